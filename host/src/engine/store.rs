@@ -1,0 +1,128 @@
+//! What a wasmtime `Store` holds for one guest instance, and the limits applied to it.
+//!
+//! [`StoreState`] bundles the WASI context (no preopens, no network, stdout and stderr captured
+//! in memory), the `paasm:platform` context and the memory limiter. [`MemoryLimiter`] caps the
+//! whole guest: the sum of all its linear memories, not each one separately as wasmtime's
+//! `StoreLimits` would.
+
+use std::time::Instant;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::output::OutputCapture;
+use crate::platform::{PlatformCtx, PlatformView};
+
+/// Table elements a guest may allocate in all its tables together.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Caps the total linear memory of one guest instance.
+pub(crate) struct MemoryLimiter {
+    cap: usize,
+    used: usize,
+    tables: usize,
+    /// Set when a growth was refused, so the resulting trap can be explained.
+    pub(crate) exceeded: bool,
+}
+
+impl MemoryLimiter {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            used: 0,
+            tables: 0,
+            exceeded: false,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let next = self.used.saturating_sub(current).saturating_add(desired);
+        if next > self.cap {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        self.used = next;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let next = self.tables.saturating_sub(current).saturating_add(desired);
+        if next > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.tables = next;
+        Ok(true)
+    }
+}
+
+/// The data of one guest store.
+pub(crate) struct StoreState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    platform: PlatformCtx,
+    pub(crate) limiter: MemoryLimiter,
+    /// When the current call must end.
+    pub(crate) deadline: Instant,
+    stdout: OutputCapture,
+    stderr: OutputCapture,
+}
+
+impl StoreState {
+    pub(crate) fn new(platform: PlatformCtx, memory_cap: usize, deadline: Instant) -> Self {
+        let stdout = OutputCapture::default();
+        let stderr = OutputCapture::default();
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            platform,
+            limiter: MemoryLimiter::new(memory_cap),
+            deadline,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// What the guest wrote to stdout and stderr since the last time this was asked.
+    pub(crate) fn take_output(&mut self) -> (String, String) {
+        (self.stdout.take(), self.stderr.take())
+    }
+
+    /// Gets the store ready for another call on the same instance.
+    pub(crate) fn begin_call(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.limiter.exceeded = false;
+        self.platform.begin_call();
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl PlatformView for StoreState {
+    fn platform(&mut self) -> &mut PlatformCtx {
+        &mut self.platform
+    }
+}

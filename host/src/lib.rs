@@ -1,0 +1,17 @@
+//! paasm: a WebAssembly-component plugin host for a cloud control plane.
+//!
+//! The host supplies everything common (the JSON-RPC server, configuration, persistence,
+//! logging, limits); the logic of every service is a sandboxed component. See ARCHITECTURE.md
+//! for the map; in short:
+//!
+//! - [`config`]: the seed's INI configuration files.
+//! - [`engine`]: wasmtime, the component cache, stores, limits; the only user of `bindgen!`.
+//! - [`platform`]: the host side of the `paasm:platform` imports.
+//! - [`rpc`]: the HTTP server, the ConPaaS and JSON-RPC 2.0 dialects, typed methods from WIT.
+//! - [`service`]: the roles a node runs (agent now; manager next).
+
+pub mod config;
+pub mod engine;
+pub mod platform;
+pub mod rpc;
+pub mod service;

@@ -1,0 +1,155 @@
+//! The `paasm` command line: a thin layer over the library that parses arguments, sets up
+//! logging and turns errors into messages and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+
+use paasm::config::IniConfig;
+use paasm::engine::{CallLimits, InstancePolicy, Runtime, RuntimeOptions, default_cache_dir, digest};
+use paasm::platform::{PlatformHost, StateStore};
+use paasm::rpc::Dispatcher;
+use paasm::service::agent::{self, AgentOptions};
+
+#[derive(Parser)]
+#[command(name = "paasm", version, about = "WebAssembly-component plugin host for a cloud control plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve an agent component on this node (the seed's cpsagent).
+    Agent {
+        /// The agent's INI configuration file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The agent component (.wasm).
+        #[arg(long, value_name = "FILE.wasm")]
+        component: PathBuf,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(short, long, value_name = "HOST:PORT", default_value = agent::DEFAULT_LISTEN)]
+        listen: String,
+        /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Print the OpenRPC document of a component: the methods it would serve.
+    Inspect {
+        /// The component (.wasm).
+        component: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Agent {
+            config,
+            component,
+            listen,
+            cache_dir,
+        } => {
+            // Configuration problems are reported as the seed did: every message, exit 1.
+            let agent_config = match agent::load_config(&config) {
+                Ok(c) => c,
+                Err(messages) => {
+                    for message in messages {
+                        eprintln!("{message}");
+                    }
+                    return ExitCode::from(1);
+                }
+            };
+            let log_file = agent_config.ini.get("agent", "LOG_FILE").map(PathBuf::from);
+            if let Err(e) = init_logging(log_file.as_deref()) {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(1);
+            }
+            let options = AgentOptions {
+                config,
+                component,
+                listen,
+                cache_dir: cache_dir.or_else(default_cache_dir),
+            };
+            exit(runtime().and_then(|rt| rt.block_on(agent::run(agent_config, options))))
+        }
+        Command::Inspect { component } => {
+            let _ = init_logging(None);
+            exit(runtime().and_then(|rt| rt.block_on(inspect(&component))))
+        }
+    }
+}
+
+fn exit(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Logs to stderr and, when given, appends to `log_file` (the service's LOG_FILE). The level
+/// comes from `PAASM_LOG` (`info` by default), in `RUST_LOG` syntax.
+fn init_logging(log_file: Option<&Path>) -> Result<()> {
+    let filter = EnvFilter::try_from_env("PAASM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match log_file {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create log directory {}", dir.display()))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open log file {}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::io::stderr.and(Arc::new(file)))
+                .init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+async fn inspect(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("component")
+        .to_string();
+    let host = Arc::new(PlatformHost {
+        name: name.clone(),
+        config: Arc::new(IniConfig::default()),
+        state: StateStore::in_memory(&name)?,
+    });
+    let runtime = Runtime::new(&RuntimeOptions::default())?;
+    let guest = Arc::new(runtime.load(&name, &bytes, host, CallLimits::default(), InstancePolicy::Fresh)?);
+    let version = format!("sha256:{}", &digest(&bytes)[..16]);
+    let dispatcher = Dispatcher::new(&name, &version, guest, Vec::new())?;
+    let document = dispatcher
+        .call(None, paasm::rpc::DISCOVER, paasm::rpc::Params::None)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot describe {name}: {e:?}"))?;
+    println!("{}", serde_json::to_string_pretty(&document)?);
+    Ok(())
+}

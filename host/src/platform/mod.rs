@@ -1,0 +1,65 @@
+//! The host side of the `paasm:platform` imports.
+//!
+//! [`PlatformHost`] is what every instance of one service shares (its name, its merged
+//! configuration, its state store); [`PlatformCtx`] is what one store holds (that shared part
+//! plus the state writes of the call in progress). The engine reaches a store's context through
+//! [`PlatformView`] and never the other way round, so this module knows nothing of wasmtime's
+//! store layout. One file per WIT interface.
+
+mod config;
+mod log;
+mod state;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use state::{StateError, StateStore};
+
+use crate::config::IniConfig;
+
+/// What every instance of one service shares.
+pub struct PlatformHost {
+    /// The name the service is known by in logs.
+    pub name: String,
+    /// The merged configuration.
+    pub config: Arc<IniConfig>,
+    /// The persistent key/value store of this service on this node.
+    pub state: StateStore,
+}
+
+/// The platform context of one store.
+pub struct PlatformCtx {
+    host: Arc<PlatformHost>,
+    /// State writes of the call in progress: `None` is a delete. Applied by [`Self::commit`].
+    pending: BTreeMap<String, Option<Vec<u8>>>,
+}
+
+impl PlatformCtx {
+    /// A context for a new store of the service `host`.
+    pub fn new(host: Arc<PlatformHost>) -> Self {
+        Self {
+            host,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// Forgets anything left from an earlier call on the same store.
+    pub fn begin_call(&mut self) {
+        self.pending.clear();
+    }
+
+    /// Makes the call's state writes durable and visible, all at once.
+    pub fn commit(&mut self) -> Result<(), StateError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let writes = std::mem::take(&mut self.pending);
+        self.host.state.apply(writes)
+    }
+}
+
+/// Access to the platform context from whatever holds it (the engine's store data).
+pub trait PlatformView {
+    /// The platform context of this store.
+    fn platform(&mut self) -> &mut PlatformCtx;
+}

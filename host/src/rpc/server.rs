@@ -1,0 +1,226 @@
+//! The hyper 1 server and the HTTP-level rules shared by both dialects.
+//!
+//! As in the original server: only path `/`; a `Content-Type` header is required even on GET
+//! (missing or unsupported: 415); GET and POST only (else 405); JSON types
+//! `application/json`, `application/json-rpc` and `application/jsonrequest`; `multipart/
+//! form-data` is an UPLOAD. A JSON body with `"jsonrpc": "2.0"` (or a JSON array, a batch) is
+//! JSON-RPC 2.0 on a kept-alive connection; everything else is the ConPaaS dialect, answered
+//! with `Connection: close` because the original clients read to end of stream.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CONNECTION, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use super::{Dispatcher, conpaas, jsonrpc2};
+
+/// The largest JSON request body accepted.
+const MAX_JSON_BODY: usize = 16 << 20;
+/// The largest multipart (UPLOAD) request body accepted.
+const MAX_UPLOAD_BODY: usize = 64 << 20;
+/// How long in-flight requests may run after shutdown was asked for.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+const JSON_TYPES: [&str; 3] = [
+    "application/json",
+    "application/json-rpc",
+    "application/jsonrequest",
+];
+
+pub(super) type HttpResponse = Response<Full<Bytes>>;
+
+/// A plain-text response (the original server's error pages), connection closed.
+pub(super) fn text(status: StatusCode, body: &str) -> HttpResponse {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{body}\n"))));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// A JSON response; `close` ends the connection after it.
+pub(super) fn json(status: StatusCode, body: &Value, close: bool) -> HttpResponse {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if close {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Serves `dispatcher` on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish for a few seconds.
+pub async fn serve(
+    listener: TcpListener,
+    dispatcher: Arc<Dispatcher>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let dispatcher = dispatcher.clone();
+                let service = service_fn(move |req| {
+                    let dispatcher = dispatcher.clone();
+                    async move { Ok::<_, Infallible>(handle(&dispatcher, req, peer).await) }
+                });
+                let conn = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, "connection ended with an error: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+            tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+        }
+    }
+}
+
+async fn handle(dispatcher: &Dispatcher, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    let response = route(dispatcher, req).await;
+    tracing::debug!(%peer, status = response.status().as_u16(), "request served");
+    response
+}
+
+async fn route(dispatcher: &Dispatcher, req: Request<Incoming>) -> HttpResponse {
+    if req.uri().path() != "/" {
+        return text(StatusCode::NOT_FOUND, "not found: only path / is served");
+    }
+    let method = req.method().clone();
+    if method != Method::GET && method != Method::POST {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("method {method} not allowed: use GET or POST"),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, POST"));
+        return response;
+    }
+    let Some(content_type) = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "missing Content-Type header: send application/json (or multipart/form-data to upload)",
+        );
+    };
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = JSON_TYPES.contains(&mime.as_str());
+    if method == Method::GET {
+        if !is_json {
+            return unsupported(&mime);
+        }
+        let query = req.uri().query().unwrap_or_default().to_string();
+        return conpaas::get(dispatcher, &query).await;
+    }
+    if is_json {
+        let body = match read_body(req.into_body(), MAX_JSON_BODY).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        return post_json(dispatcher, &body).await;
+    }
+    if mime == "multipart/form-data" {
+        let body = match read_body(req.into_body(), MAX_UPLOAD_BODY).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        return conpaas::upload(dispatcher, &content_type, body).await;
+    }
+    unsupported(&mime)
+}
+
+fn unsupported(mime: &str) -> HttpResponse {
+    text(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        &format!(
+            "unsupported Content-Type {mime:?}: send application/json (or multipart/form-data to upload)"
+        ),
+    )
+}
+
+async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, HttpResponse> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("request body larger than {limit} bytes"),
+        )),
+        Err(e) => Err(text(
+            StatusCode::BAD_REQUEST,
+            &format!("cannot read request body: {e}"),
+        )),
+    }
+}
+
+/// A POSTed JSON body: JSON-RPC 2.0 if it says so (or is a batch), else the ConPaaS dialect.
+async fn post_json(dispatcher: &Dispatcher, body: &[u8]) -> HttpResponse {
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(e) => {
+            // Without a parsed body the dialect is a guess: a body that mentions "jsonrpc"
+            // gets the JSON-RPC 2.0 parse error, anything else the original's plain 400.
+            return if body.windows(9).any(|w| w == b"\"jsonrpc\"") {
+                jsonrpc2::parse_error(&e.to_string())
+            } else {
+                text(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}"))
+            };
+        }
+    };
+    let is_jsonrpc2 = match &value {
+        Value::Array(_) => true,
+        Value::Object(obj) => obj.get("jsonrpc").is_some_and(|v| v == "2.0"),
+        _ => false,
+    };
+    if is_jsonrpc2 {
+        jsonrpc2::handle(dispatcher, value).await
+    } else {
+        conpaas::post(dispatcher, value).await
+    }
+}

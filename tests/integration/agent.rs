@@ -1,0 +1,102 @@
+//! The agent process itself: configuration checks with the seed's messages and exit status,
+//! refusing what is not a component, concurrency, and a clean stop.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use crate::support::{AgentSetup, Connection, component, get};
+
+#[test]
+fn a_missing_variable_fails_with_the_seed_message() {
+    let setup = AgentSetup::raw("[agent]\nETC = /tmp\nVAR_TMP = /tmp\nVAR_CACHE = /tmp\nVAR_RUN =\n");
+    let output = setup.run_to_exit(&component("helloworld-agent"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("Missing configuration variable \"LOG_FILE\" in section \"agent\""),
+        "{stderr}"
+    );
+    // An empty value counts as missing, as in the seed.
+    assert!(
+        stderr.contains("Missing configuration variable \"VAR_RUN\" in section \"agent\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_section_fails_with_the_seed_message() {
+    let setup = AgentSetup::raw("[manager]\nTYPE = helloworld\n");
+    let output = setup.run_to_exit(&component("helloworld-agent"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Missing configuration section \"agent\""), "{stderr}");
+    assert!(
+        stderr.contains("Section \"agent\" should contain variables ['LOG_FILE', 'ETC', 'VAR_TMP', 'VAR_CACHE', 'VAR_RUN']"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_settings_and_files_are_named() {
+    let setup = AgentSetup::new("[wasm]\nCALL_TIMEOUT_MS = soon\n");
+    let output = setup.run_to_exit(&component("helloworld-agent"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("\"CALL_TIMEOUT_MS\"") && stderr.contains("\"soon\""), "{stderr}");
+
+    let setup = AgentSetup::new("");
+    let not_a_component = setup.dir.path().join("core.wasm");
+    std::fs::write(&not_a_component, b"\0asm\x01\0\0\0").unwrap();
+    let output = setup.run_to_exit(&not_a_component);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not a WebAssembly component"), "{stderr}");
+
+    let setup = AgentSetup::new("");
+    let config = setup.config.clone();
+    std::fs::remove_file(&config).unwrap();
+    let output = setup.run_to_exit(&component("helloworld-agent"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Failed to find configuration file"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_concurrent_calls_are_all_answered() {
+    let agent = AgentSetup::new("").start(&component("test-types"));
+    let addr = agent.addr;
+    let mut tasks = Vec::new();
+    for i in 0..200i64 {
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let mut conn = Connection::open(addr).await;
+                let reply = conn.call("add", json!({"a": i, "b": 1000})).await;
+                (i, reply["result"].as_i64())
+            } else {
+                let reply = tokio::task::spawn_blocking(move || {
+                    get(addr, "echo_s64", Some(&json!({"value": i})))
+                })
+                .await
+                .unwrap();
+                (i, reply.json()["result"].as_i64().map(|v| v + 1000))
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    for task in tasks {
+        let (i, result) = task.await.unwrap();
+        assert_eq!(result, Some(i + 1000), "call {i}");
+        seen.insert(i);
+    }
+    assert_eq!(seen.len(), 200);
+}
+
+#[test]
+fn the_agent_stops_cleanly_on_sigterm() {
+    let agent = AgentSetup::new("").start(&component("helloworld-agent"));
+    assert_eq!(get(agent.addr, "check_agent_process", None).status, 200);
+    let log_before = agent.setup.log();
+    assert!(log_before.contains("helloworld agent loaded"), "on-startup ran: {log_before}");
+    let (status, stderr) = agent.stop();
+    assert!(status.success(), "{status:?}: {stderr}");
+}

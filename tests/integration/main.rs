@@ -1,0 +1,9 @@
+//! One integration-test binary: every test drives the real `paasm` binary over real HTTP on
+//! loopback with real guest components built by `cargo xtask build-guests`.
+
+mod agent;
+mod conpaas;
+mod faults;
+mod jsonrpc2;
+mod support;
+mod types;

@@ -1,0 +1,250 @@
+//! `cargo xtask bench`: throughput, latency and server CPU per request of `paasm agent` serving
+//! the helloworld component (fresh and reused instances) against a native hyper baseline.
+//!
+//! `cargo xtask` itself is a debug build, which would make a poor load generator. So `bench`
+//! builds guests and the release workspace (which includes a release build of this crate), then
+//! runs `<target>/release/xtask bench-internal`, which starts each server as its own process,
+//! drives it with [`load`] and writes BENCHMARKS.md.
+
+pub mod load;
+pub mod native;
+mod report;
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::BenchArgs;
+use crate::agent::{self, Instances};
+use crate::cargo::{self, ensure_file, streamed};
+use crate::guests;
+use crate::paths::Paths;
+use crate::process::{self, Announcing, KillOnDrop};
+use report::{Row, Setup};
+
+/// How long a server may take to announce its address.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Arguments of the hidden `bench-internal` command, filled in by [`run`].
+#[derive(Args, Debug)]
+pub struct InternalArgs {
+    #[command(flatten)]
+    bench: BenchArgs,
+    /// The release `paasm` binary
+    #[arg(long)]
+    paasm: Option<PathBuf>,
+    /// The helloworld-agent component
+    #[arg(long)]
+    component: Option<PathBuf>,
+    /// Directory for the agents' configuration, logs and state
+    #[arg(long)]
+    work_dir: PathBuf,
+    /// Where to write BENCHMARKS.md (not written when absent)
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+/// Builds what the bench needs and runs the release bench; returns its exit code.
+pub fn run(paths: &Paths, args: &BenchArgs) -> Result<i32> {
+    let mut component = None;
+    if args.native_only {
+        let mut cmd = cargo::cargo(paths);
+        cmd.args(["build", "--release", "-p", "xtask"]);
+        cargo::step("building xtask (release)", &mut cmd)?;
+    } else {
+        let components = guests::build(paths)?;
+        component = Some(guests::find(&components, agent::HELLOWORLD)?);
+        cargo::build_workspace(paths)?;
+    }
+    let bench = paths.xtask_release_bin();
+    ensure_file(&bench)?;
+
+    let mut cmd = Command::new(&bench);
+    cmd.arg("bench-internal")
+        .args(["--duration", &args.duration.to_string()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--connections", &args.connections.to_string()])
+        .arg("--work-dir")
+        .arg(paths.target.join("bench"));
+    if let Some(component) = component {
+        cmd.arg("--paasm")
+            .arg(paths.paasm_bin())
+            .arg("--component")
+            .arg(component)
+            .arg("--report")
+            .arg(paths.root.join("BENCHMARKS.md"));
+    } else {
+        cmd.arg("--native-only");
+    }
+    let status = streamed("benchmarking", &mut cmd)?;
+    Ok(process::exit_code(status))
+}
+
+/// The benchmark proper, in the release build.
+pub fn run_internal(args: &InternalArgs) -> Result<()> {
+    let bench = &args.bench;
+    if bench.connections == 0 || bench.duration == 0 {
+        bail!("--connections and --duration must be at least 1");
+    }
+    let setup = Setup::probe(
+        command_line(bench),
+        bench.connections,
+        Duration::from_secs(bench.warmup),
+        Duration::from_secs(bench.duration),
+    );
+    fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the load generator's tokio runtime")?;
+
+    let mut rows = Vec::new();
+    let exe = std::env::current_exe().context("cannot find the running xtask binary")?;
+    let mut native = Command::new(exe);
+    native.arg("native-server");
+    rows.push(
+        measure(
+            &runtime,
+            &setup,
+            "native hyper",
+            &mut native,
+            native::READY_PREFIX,
+            false,
+        )
+        .context("native baseline")?,
+    );
+
+    if !bench.native_only {
+        let paasm = args
+            .paasm
+            .as_deref()
+            .context("--paasm is required without --native-only")?;
+        let component = args
+            .component
+            .as_deref()
+            .context("--component is required without --native-only")?;
+        ensure_file(paasm)?;
+        ensure_file(component)?;
+        for instances in [Instances::Fresh, Instances::Reuse] {
+            let dir = args.work_dir.join(instances.as_str());
+            let _ = fs::remove_dir_all(&dir);
+            let config = agent::write_config(&dir, instances)?;
+            let stderr_path = dir.join("paasm.stderr.log");
+            let stderr = fs::File::create(&stderr_path)
+                .with_context(|| format!("cannot create {}", stderr_path.display()))?;
+            let listen: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
+            let mut cmd = agent::command(paasm, &config, component, listen);
+            cmd.stderr(Stdio::from(stderr));
+            let target = format!("paasm agent, instances = {instances}");
+            let row = measure(
+                &runtime,
+                &setup,
+                &target,
+                &mut cmd,
+                agent::READY_PREFIX,
+                true,
+            )
+            .with_context(|| format!("{target} (its stderr is in {})", stderr_path.display()))?;
+            rows.push(row);
+        }
+    }
+
+    println!();
+    print!("{}", report::table(&rows));
+    print!("{}", report::host_cost(&rows));
+    if let Some(path) = &args.report {
+        fs::write(path, report::markdown(&setup, &rows))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Starts one server, prepares it, drives it and stops it.
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    setup: &Setup,
+    target: &str,
+    cmd: &mut Command,
+    ready_prefix: &str,
+    conpaas_startup: bool,
+) -> Result<Row> {
+    eprintln!("==> {target}");
+    let announcing = Announcing::spawn(cmd, ready_prefix, false)?;
+    let pid = announcing.id();
+    let (child, addr) = announcing.ready(Some(READY_TIMEOUT))?;
+    let _server = KillOnDrop(child);
+    eprintln!("    listening on {addr} (pid {pid})");
+
+    runtime.block_on(async {
+        if conpaas_startup {
+            let (status, body) =
+                load::post_json(addr, r#"{"method":"startup","params":{},"id":1}"#)
+                    .await
+                    .context("startup failed")?;
+            if !status.is_success() {
+                bail!(
+                    "startup answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+        load::verify_helloworld(addr).await
+    })?;
+
+    eprintln!(
+        "    {} connections: {} s warmup, {} s measured",
+        setup.connections,
+        setup.warmup.as_secs(),
+        setup.duration.as_secs()
+    );
+    let outcome = runtime.block_on(load::run(load::Load {
+        addr,
+        connections: setup.connections,
+        warmup: setup.warmup,
+        duration: setup.duration,
+        server_pid: pid,
+    }))?;
+    if outcome.ok == 0 {
+        bail!("no request succeeded ({} errors)", outcome.errors);
+    }
+    let quantile = |q: f64| Duration::from_micros(outcome.latency_us.value_at_quantile(q));
+    let row = Row {
+        target: target.to_string(),
+        ok: outcome.ok,
+        errors: outcome.errors,
+        req_per_s: outcome.ok as f64 / outcome.window.as_secs_f64(),
+        p50: quantile(0.50),
+        p99: quantile(0.99),
+        cpu_per_req: Duration::from_secs_f64(outcome.server_cpu.as_secs_f64() / outcome.ok as f64),
+    };
+    eprintln!(
+        "    {:.0} req/s, {} ok, {} errors, server cpu {:.2} s",
+        row.req_per_s,
+        row.ok,
+        row.errors,
+        outcome.server_cpu.as_secs_f64()
+    );
+    Ok(row)
+}
+
+/// The user-facing command that produced these numbers.
+fn command_line(args: &BenchArgs) -> String {
+    let mut line = format!(
+        "cargo xtask bench --duration {} --connections {}",
+        args.duration, args.connections
+    );
+    if args.warmup != 2 {
+        line.push_str(&format!(" --warmup {}", args.warmup));
+    }
+    if args.native_only {
+        line.push_str(" --native-only");
+    }
+    line
+}

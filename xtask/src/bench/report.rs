@@ -1,0 +1,232 @@
+//! The bench's results: the machine they were measured on, the table and BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// One measured target.
+pub struct Row {
+    pub target: String,
+    pub ok: u64,
+    pub errors: u64,
+    pub req_per_s: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// Server CPU time per successful request.
+    pub cpu_per_req: Duration,
+}
+
+/// Where and how the numbers were measured.
+pub struct Setup {
+    pub date: String,
+    pub nproc: String,
+    pub cpu: String,
+    pub memory: String,
+    pub kernel: String,
+    pub rustc: String,
+    pub command: String,
+    pub connections: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+}
+
+impl Setup {
+    /// Probes the machine; whatever cannot be read shows as `unknown`.
+    pub fn probe(
+        command: String,
+        connections: usize,
+        warmup: Duration,
+        duration: Duration,
+    ) -> Self {
+        Self {
+            date: utc_now(),
+            nproc: tool_output("nproc", &[]).unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "unknown".into())
+            }),
+            cpu: cpu_model().unwrap_or_else(|| "unknown".into()),
+            memory: memory_total().unwrap_or_else(|| "unknown".into()),
+            kernel: tool_output("uname", &["-r"]).unwrap_or_else(|| "unknown".into()),
+            rustc: tool_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
+            command,
+            connections,
+            warmup,
+            duration,
+        }
+    }
+}
+
+/// The results table in Markdown; ratios are req/s relative to the first row (the baseline).
+pub fn table(rows: &[Row]) -> String {
+    let baseline = rows.first().map(|row| row.req_per_s).unwrap_or(0.0);
+    let mut out = String::new();
+    out.push_str("| target | req/s | p50 | p99 | CPU us/req | ratio to native | errors |\n");
+    out.push_str("|---|--:|--:|--:|--:|--:|--:|\n");
+    for row in rows {
+        let ratio = if baseline > 0.0 {
+            row.req_per_s / baseline
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {:.1} | {:.2} | {} |",
+            row.target,
+            row.req_per_s,
+            latency(row.p50),
+            latency(row.p99),
+            row.cpu_per_req.as_secs_f64() * 1e6,
+            ratio,
+            row.errors,
+        );
+    }
+    out
+}
+
+/// The host's own cost per call: server CPU per request above the native baseline.
+pub fn host_cost(rows: &[Row]) -> String {
+    let Some((native, rest)) = rows.split_first() else {
+        return String::new();
+    };
+    let base = native.cpu_per_req.as_secs_f64() * 1e6;
+    rest.iter()
+        .map(|row| {
+            let us = row.cpu_per_req.as_secs_f64() * 1e6;
+            format!(
+                "- {}: {:.1} us of server CPU per call above native ({us:.1} - {base:.1})\n",
+                row.target,
+                us - base
+            )
+        })
+        .collect()
+}
+
+/// The whole BENCHMARKS.md.
+pub fn markdown(setup: &Setup, rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Written by `{}` on {}. Every run overwrites this file.\n",
+        setup.command, setup.date
+    );
+    out.push_str("## Machine\n\n| | |\n|---|---|\n");
+    let _ = writeln!(out, "| CPUs (`nproc`) | {} |", setup.nproc);
+    let _ = writeln!(out, "| CPU | {} |", setup.cpu);
+    let _ = writeln!(out, "| memory | {} |", setup.memory);
+    let _ = writeln!(out, "| kernel (`uname -r`) | {} |", setup.kernel);
+    let _ = writeln!(out, "| rustc | {} |", setup.rustc);
+    out.push_str("\n## Results\n\n");
+    out.push_str(&table(rows));
+    let cost = host_cost(rows);
+    if !cost.is_empty() {
+        out.push_str("\nCost of instantiate + call + drop, per request:\n\n");
+        out.push_str(&cost);
+    }
+    let _ = write!(
+        out,
+        "\n## Method\n\n\
+         - Targets: `native hyper` is a minimal hyper 1 + tokio (multi-thread) JSON-RPC 2.0 server\n  \
+           that parses the body with serde_json and answers `get_helloworld` directly; `paasm agent`\n  \
+           is the release `paasm agent` serving the `helloworld-agent` component with\n  \
+           `[wasm] INSTANCES = fresh` (a new instance per call) and then `reuse` (warm instances),\n  \
+           each after a ConPaaS `startup` call and one checked `get_helloworld` reply.\n\
+         - Load: closed loop, {conns} keep-alive HTTP/1.1 connections on loopback, each sending\n  \
+           `POST /` with `{{\"jsonrpc\":\"2.0\",\"method\":\"get_helloworld\",\"id\":1}}` and waiting for\n  \
+           the reply before sending the next; {warmup} s warmup, then {duration} s measured. The\n  \
+           same generator and connection count serve every target.\n\
+         - req/s counts successful replies (HTTP 200 with a `result`) completed in the measured\n  \
+           window; p50 and p99 are their latencies (HdrHistogram, microsecond resolution).\n\
+         - CPU us/req is the server process's user + system time (`/proc/<pid>/stat`, all\n  \
+           threads) over the measured window divided by the successful requests; the difference\n  \
+           to the native row is what the host spends per call on instantiate + call + drop.\n\
+         - The load generator runs on the same machine and shares its {nproc} CPU(s) with the\n  \
+           server, so absolute numbers are lower than with a separate client; the ratios and the\n  \
+           CPU per request are the figures to compare.\n\
+         - Everything is a release build; the servers run as separate processes, so the\n  \
+           generator never shares a runtime with them.\n",
+        conns = setup.connections,
+        warmup = setup.warmup.as_secs_f64(),
+        duration = setup.duration.as_secs_f64(),
+        nproc = setup.nproc,
+    );
+    out
+}
+
+/// `0.81 ms`.
+fn latency(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
+}
+
+fn tool_output(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+fn cpu_model() -> Option<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    cpuinfo
+        .lines()
+        .find(|line| line.starts_with("model name"))
+        .and_then(|line| line.split_once(':'))
+        .map(|(_, model)| model.trim().to_string())
+}
+
+fn memory_total() -> Option<String> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: f64 = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(format!("{:.1} GiB", kib / 1024.0 / 1024.0))
+}
+
+/// `2026-03-21 14:05 UTC`, from the system clock.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_535), (2026, 3, 23));
+    }
+}

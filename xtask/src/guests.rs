@@ -1,0 +1,242 @@
+//! `cargo xtask build-guests`: build the guest workspace for `wasm32-wasip2` and collect each
+//! member's component as `<target>/components/<crate-name>.wasm`.
+
+use std::fs;
+use std::io::{ErrorKind, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::cargo::{self, step};
+use crate::paths::Paths;
+
+/// The rustup target guests are built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// The preamble bytes 4..8 of a component binary (a core module has `01 00 00 00`).
+const COMPONENT_LAYER: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+
+/// One collected component.
+#[derive(Debug)]
+pub struct Component {
+    /// The guest crate's package name, which is also the file stem.
+    pub name: String,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// Builds every guest and returns the collected components.
+pub fn build(paths: &Paths) -> Result<Vec<Component>> {
+    let manifest = paths.guests_manifest();
+    if !manifest.is_file() {
+        bail!("no guest workspace: {} does not exist", manifest.display());
+    }
+    ensure_rust_target(paths)?;
+    let guests = members(paths)?;
+    if guests.is_empty() {
+        bail!(
+            "{} has no member that builds a component",
+            manifest.display()
+        );
+    }
+
+    let guests_target = paths.guests_target();
+    let mut cmd = cargo::cargo(paths);
+    cmd.arg("build")
+        .args(["--release", "--target", TARGET, "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&guests_target);
+    step(
+        &format!("building {} guest(s) for {TARGET}", guests.len()),
+        &mut cmd,
+    )?;
+
+    let out_dir = guests_target.join(TARGET).join("release");
+    let components_dir = paths.components();
+    fs::create_dir_all(&components_dir)
+        .with_context(|| format!("cannot create {}", components_dir.display()))?;
+    let mut components = Vec::with_capacity(guests.len());
+    for guest in &guests {
+        let built = out_dir.join(&guest.artifact);
+        check_component(&built)?;
+        let dest = components_dir.join(format!("{}.wasm", guest.package));
+        install(&built, &dest)?;
+        let size = fs::metadata(&dest)
+            .with_context(|| format!("cannot stat {}", dest.display()))?
+            .len();
+        components.push(Component {
+            name: guest.package.clone(),
+            path: dest,
+            size,
+        });
+    }
+
+    println!("components in {}:", components_dir.display());
+    let width = components.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in &components {
+        println!("  {:<width$}  {:>10}", c.name, human_size(c.size));
+    }
+    Ok(components)
+}
+
+/// A guest crate and the file cargo produces for it.
+struct Guest {
+    package: String,
+    /// File name under `<guests target>/wasm32-wasip2/release/`.
+    artifact: String,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    packages: Vec<Package>,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    name: String,
+    targets: Vec<Target>,
+}
+
+#[derive(Deserialize)]
+struct Target {
+    name: String,
+    kind: Vec<String>,
+}
+
+/// Reads the guest workspace's members with `cargo metadata`. A member with a `cdylib` target
+/// yields `<lib_name>.wasm` (dashes become underscores); otherwise its first binary yields
+/// `<bin-name>.wasm`; members with neither (shared helper crates) are skipped.
+fn members(paths: &Paths) -> Result<Vec<Guest>> {
+    let mut cmd = cargo::cargo(paths);
+    cmd.args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+        "--manifest-path",
+    ])
+    .arg(paths.guests_manifest());
+    let output = cmd
+        .output()
+        .with_context(|| format!("cannot run `{}`", cargo::describe(&cmd)))?;
+    if !output.status.success() {
+        bail!(
+            "`{}` failed ({}):\n{}",
+            cargo::describe(&cmd),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let metadata: Metadata =
+        serde_json::from_slice(&output.stdout).context("cannot parse cargo metadata output")?;
+    let mut guests = Vec::new();
+    for package in metadata.packages {
+        let has = |kind: &str| {
+            package
+                .targets
+                .iter()
+                .find(|t| t.kind.iter().any(|k| k == kind))
+        };
+        let artifact = if let Some(lib) = has("cdylib") {
+            format!("{}.wasm", lib.name.replace('-', "_"))
+        } else if let Some(bin) = has("bin") {
+            format!("{}.wasm", bin.name)
+        } else {
+            continue;
+        };
+        guests.push(Guest {
+            package: package.name,
+            artifact,
+        });
+    }
+    guests.sort_by(|a, b| a.package.cmp(&b.package));
+    Ok(guests)
+}
+
+/// Installs the guest target with rustup when the active toolchain lacks it.
+fn ensure_rust_target(paths: &Paths) -> Result<()> {
+    let guests_dir = paths.root.join("guests");
+    let output = match Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(&guests_dir)
+        .output()
+    {
+        Ok(output) => output,
+        Err(err) if err.kind() == ErrorKind::NotFound => {
+            eprintln!("note: rustup not found; assuming the toolchain has the {TARGET} target");
+            return Ok(());
+        }
+        Err(err) => return Err(err).context("cannot run `rustup target list --installed`"),
+    };
+    if !output.status.success() {
+        bail!(
+            "`rustup target list --installed` failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let installed = String::from_utf8_lossy(&output.stdout);
+    if installed.lines().any(|line| line.trim() == TARGET) {
+        return Ok(());
+    }
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", TARGET]).current_dir(&guests_dir);
+    step(&format!("installing the {TARGET} rust target"), &mut cmd)
+}
+
+/// Fails unless `path` starts with the wasm magic and the component layer.
+fn check_component(path: &Path) -> Result<()> {
+    let mut header = [0u8; 8];
+    fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut header))
+        .with_context(|| format!("cannot read the built guest {}", path.display()))?;
+    if &header[..4] != b"\0asm" {
+        bail!("{} is not a wasm binary", path.display());
+    }
+    if header[4..8] != COMPONENT_LAYER {
+        bail!(
+            "{} is a core wasm module, not a component (header {:02x?})",
+            path.display(),
+            &header[4..8]
+        );
+    }
+    Ok(())
+}
+
+/// The path of the component built from the guest crate `name`.
+pub fn find(components: &[Component], name: &str) -> Result<PathBuf> {
+    components
+        .iter()
+        .find(|component| component.name == name)
+        .map(|component| component.path.clone())
+        .with_context(|| format!("the guest workspace has no `{name}` crate"))
+}
+
+/// Copies `from` to `to` through a temporary file and a rename, so a running host that has the
+/// old file open never sees a half-written one.
+fn install(from: &Path, to: &Path) -> Result<()> {
+    let tmp = to.with_extension("wasm.tmp");
+    fs::copy(from, &tmp)
+        .with_context(|| format!("cannot copy {} to {}", from.display(), tmp.display()))?;
+    fs::rename(&tmp, to)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), to.display()))
+}
+
+/// `52.3 KiB`, `2.5 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,60 @@
+//! Where things are: the workspace root, the target directory and what xtask puts in it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// The directories every command works with.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// The workspace root (the parent of xtask's manifest directory).
+    pub root: PathBuf,
+    /// `$CARGO_TARGET_DIR` if set, else `<root>/target`; always absolute.
+    pub target: PathBuf,
+}
+
+impl Paths {
+    /// Finds the root from this crate's location and the target directory from the environment.
+    pub fn discover() -> Result<Self> {
+        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = manifest_dir
+            .parent()
+            .context("xtask's manifest directory has no parent")?
+            .to_path_buf();
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => std::path::absolute(PathBuf::from(dir))
+                .context("cannot resolve CARGO_TARGET_DIR")?,
+            _ => root.join("target"),
+        };
+        Ok(Self { root, target })
+    }
+
+    /// The separate workspace of guest crates.
+    pub fn guests_manifest(&self) -> PathBuf {
+        self.root.join("guests").join("Cargo.toml")
+    }
+
+    /// The target directory the guest workspace builds into.
+    pub fn guests_target(&self) -> PathBuf {
+        self.target.join("guests")
+    }
+
+    /// Where built components are collected, one `<crate-name>.wasm` each.
+    pub fn components(&self) -> PathBuf {
+        self.target.join("components")
+    }
+
+    /// The release `paasm` binary.
+    pub fn paasm_bin(&self) -> PathBuf {
+        self.target.join("release").join(exe("paasm"))
+    }
+
+    /// The release build of this crate, which runs the benchmark.
+    pub fn xtask_release_bin(&self) -> PathBuf {
+        self.target.join("release").join(exe("xtask"))
+    }
+}
+
+fn exe(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
+}

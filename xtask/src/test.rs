@@ -1,0 +1,28 @@
+//! `cargo xtask test`: build guests and the release workspace once, then run the whole test
+//! suite against the real `paasm` binary and the real components.
+
+use anyhow::Result;
+
+use crate::cargo::{self, streamed};
+use crate::guests;
+use crate::paths::Paths;
+
+/// Returns the exit code of `cargo test` (0 when everything passed).
+pub fn run(paths: &Paths, extra: &[String]) -> Result<i32> {
+    guests::build(paths)?;
+    cargo::build_workspace(paths)?;
+
+    let mut cmd = cargo::cargo(paths);
+    cmd.args(["test", "--release", "--workspace"])
+        .args(extra)
+        .env("PAASM_BIN", paths.paasm_bin())
+        .env("PAASM_COMPONENTS", paths.components());
+    eprintln!("    PAASM_BIN={}", paths.paasm_bin().display());
+    eprintln!("    PAASM_COMPONENTS={}", paths.components().display());
+    let status = streamed("running the test suite", &mut cmd)?;
+    if status.success() {
+        return Ok(0);
+    }
+    eprintln!("error: the test suite failed ({status})");
+    Ok(status.code().unwrap_or(1))
+}
