@@ -11,13 +11,19 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 use paasm::config::IniConfig;
-use paasm::engine::{CallLimits, InstancePolicy, Runtime, RuntimeOptions, default_cache_dir, digest};
+use paasm::engine::{
+    CallLimits, InstancePolicy, Runtime, RuntimeOptions, default_cache_dir, digest,
+};
 use paasm::platform::{PlatformHost, StateStore};
 use paasm::rpc::Dispatcher;
 use paasm::service::agent::{self, AgentOptions};
 
 #[derive(Parser)]
-#[command(name = "paasm", version, about = "WebAssembly-component plugin host for a cloud control plane")]
+#[command(
+    name = "paasm",
+    version,
+    about = "WebAssembly-component plugin host for a cloud control plane"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -143,7 +149,13 @@ async fn inspect(path: &Path) -> Result<()> {
         state: StateStore::in_memory(&name)?,
     });
     let runtime = Runtime::new(&RuntimeOptions::default())?;
-    let guest = Arc::new(runtime.load(&name, &bytes, host, CallLimits::default(), InstancePolicy::Fresh)?);
+    let guest = Arc::new(runtime.load(
+        &name,
+        &bytes,
+        host,
+        CallLimits::default(),
+        InstancePolicy::Fresh,
+    )?);
     let version = format!("sha256:{}", &digest(&bytes)[..16]);
     let dispatcher = Dispatcher::new(&name, &version, guest, Vec::new())?;
     let document = dispatcher

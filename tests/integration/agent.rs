@@ -9,7 +9,8 @@ use crate::support::{AgentSetup, Connection, component, get};
 
 #[test]
 fn a_missing_variable_fails_with_the_seed_message() {
-    let setup = AgentSetup::raw("[agent]\nETC = /tmp\nVAR_TMP = /tmp\nVAR_CACHE = /tmp\nVAR_RUN =\n");
+    let setup =
+        AgentSetup::raw("[agent]\nETC = /tmp\nVAR_TMP = /tmp\nVAR_CACHE = /tmp\nVAR_RUN =\n");
     let output = setup.run_to_exit(&component("helloworld-agent"));
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -30,7 +31,10 @@ fn a_missing_section_fails_with_the_seed_message() {
     let output = setup.run_to_exit(&component("helloworld-agent"));
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("Missing configuration section \"agent\""), "{stderr}");
+    assert!(
+        stderr.contains("Missing configuration section \"agent\""),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("Section \"agent\" should contain variables ['LOG_FILE', 'ETC', 'VAR_TMP', 'VAR_CACHE', 'VAR_RUN']"),
         "{stderr}"
@@ -43,7 +47,10 @@ fn bad_settings_and_files_are_named() {
     let output = setup.run_to_exit(&component("helloworld-agent"));
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("\"CALL_TIMEOUT_MS\"") && stderr.contains("\"soon\""), "{stderr}");
+    assert!(
+        stderr.contains("\"CALL_TIMEOUT_MS\"") && stderr.contains("\"soon\""),
+        "{stderr}"
+    );
 
     let setup = AgentSetup::new("");
     let not_a_component = setup.dir.path().join("core.wasm");
@@ -51,7 +58,10 @@ fn bad_settings_and_files_are_named() {
     let output = setup.run_to_exit(&not_a_component);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("is not a WebAssembly component"), "{stderr}");
+    assert!(
+        stderr.contains("is not a WebAssembly component"),
+        "{stderr}"
+    );
 
     let setup = AgentSetup::new("");
     let config = setup.config.clone();
@@ -96,7 +106,10 @@ fn the_agent_stops_cleanly_on_sigterm() {
     let agent = AgentSetup::new("").start(&component("helloworld-agent"));
     assert_eq!(get(agent.addr, "check_agent_process", None).status, 200);
     let log_before = agent.setup.log();
-    assert!(log_before.contains("helloworld agent loaded"), "on-startup ran: {log_before}");
+    assert!(
+        log_before.contains("helloworld agent loaded"),
+        "on-startup ran: {log_before}"
+    );
     let (status, stderr) = agent.stop();
     assert!(status.success(), "{status:?}: {stderr}");
 }

@@ -38,7 +38,10 @@ fn helloworld_get_post_and_upload() {
 
     // The host's own liveness probe.
     let reply = get(addr, "check_agent_process", None);
-    assert_eq!(reply.json(), json!({"result": {}, "error": null, "id": "1"}));
+    assert_eq!(
+        reply.json(),
+        json!({"result": {}, "error": null, "id": "1"})
+    );
 
     // UPLOAD with the original client's unquoted `$` boundary; the id is fixed to 1.
     let reply = upload(
@@ -52,7 +55,10 @@ fn helloworld_get_post_and_upload() {
         json!({"result": {"bytes": 18}, "error": null, "id": 1})
     );
     let reply = get(addr, "get_helloworld", None);
-    assert_eq!(reply.json()["result"], json!({"result": "hello from a file"}));
+    assert_eq!(
+        reply.json()["result"],
+        json!({"result": "hello from a file"})
+    );
 
     // The guest's log records reach the LOG_FILE.
     let log = agent.setup.log();
@@ -63,14 +69,23 @@ fn helloworld_get_post_and_upload() {
 fn params_absent_null_or_empty_list_mean_none() {
     let agent = helloworld();
     for params in [json!(null), json!([]), json!({})] {
-        let reply = post(agent.addr, &json!({"method": "startup", "params": params, "id": "1"}));
-        assert_eq!(reply.json(), json!({"result": {}, "error": null, "id": "1"}));
+        let reply = post(
+            agent.addr,
+            &json!({"method": "startup", "params": params, "id": "1"}),
+        );
+        assert_eq!(
+            reply.json(),
+            json!({"result": {}, "error": null, "id": "1"})
+        );
     }
     // The PHP frontend always sends params=[] on GET, and an extra "jsonrpc" key on POST is
     // only JSON-RPC 2.0 when it says "2.0".
     let reply = get(agent.addr, "get_helloworld", Some(&json!([])));
     assert_eq!(reply.json()["result"], json!({"result": "helloworld-test"}));
-    let reply = post(agent.addr, &json!({"method": "startup", "id": 1, "jsonrpc": "1.0"}));
+    let reply = post(
+        agent.addr,
+        &json!({"method": "startup", "id": 1, "jsonrpc": "1.0"}),
+    );
     assert_eq!(reply.json(), json!({"result": {}, "error": null, "id": 1}));
 }
 
@@ -98,12 +113,19 @@ fn namespaces_paths_and_content_types() {
     assert_eq!(reply.status, 404);
 
     // Content-Type is required, even on GET.
-    let reply = exchange(addr, b"GET /?method=get_helloworld&id=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let reply = exchange(
+        addr,
+        b"GET /?method=get_helloworld&id=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
     assert_eq!(reply.status, 415);
     let reply = post_raw(addr, "text/plain", b"{}");
     assert_eq!(reply.status, 415);
     // Other JSON content types of the original are accepted.
-    for ct in ["application/json-rpc", "application/jsonrequest", "application/json; charset=utf-8"] {
+    for ct in [
+        "application/json-rpc",
+        "application/jsonrequest",
+        "application/json; charset=utf-8",
+    ] {
         let request = format!(
             "GET /?method=check_agent_process&id=1 HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n\r\n"
         );
@@ -118,12 +140,24 @@ fn namespaces_paths_and_content_types() {
     assert_eq!(reply.status, 405);
 
     // Missing method and missing id get clear replies, never a dropped connection.
-    let reply = exchange(addr, b"GET /?id=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n");
-    assert_eq!((reply.status, reply.text().trim()), (400, "Did not specify method"));
+    let reply = exchange(
+        addr,
+        b"GET /?id=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n",
+    );
+    assert_eq!(
+        (reply.status, reply.text().trim()),
+        (400, "Did not specify method")
+    );
     let reply = post(addr, &json!({"params": {}, "id": 1}));
-    assert_eq!((reply.status, reply.text().trim()), (400, "Did not specify method"));
+    assert_eq!(
+        (reply.status, reply.text().trim()),
+        (400, "Did not specify method")
+    );
     let reply = post(addr, &json!({"method": "startup"}));
-    assert_eq!((reply.status, reply.text().trim()), (400, "Did not specify id"));
+    assert_eq!(
+        (reply.status, reply.text().trim()),
+        (400, "Did not specify id")
+    );
     let reply = get(addr, "check_agent_process", None);
     assert_eq!(reply.status, 200, "the agent still serves");
 
@@ -137,15 +171,24 @@ fn namespaces_paths_and_content_types() {
 fn bad_parameters_are_named_before_the_guest_runs() {
     let agent = AgentSetup::new("").start(&component("test-types"));
     // The original's message for a string where an integer belongs.
-    let reply = post(agent.addr, &json!({"method": "add", "params": {"a": "1", "b": 2}, "id": 1}));
+    let reply = post(
+        agent.addr,
+        &json!({"method": "add", "params": {"a": "1", "b": 2}, "id": 1}),
+    );
     assert_eq!(
         reply.json(),
         json!({"error": "ERROR: Expected an integer value for \"a\"", "id": 1})
     );
-    let reply = post(agent.addr, &json!({"method": "add", "params": {"a": 1}, "id": 1}));
+    let reply = post(
+        agent.addr,
+        &json!({"method": "add", "params": {"a": 1}, "id": 1}),
+    );
     let error = reply.json()["error"].as_str().unwrap().to_string();
     assert!(error.contains("\"b\""), "{error}");
-    let reply = post(agent.addr, &json!({"method": "add", "params": {"a": 1, "b": 2, "c": 3}, "id": 1}));
+    let reply = post(
+        agent.addr,
+        &json!({"method": "add", "params": {"a": 1, "b": 2, "c": 3}, "id": 1}),
+    );
     let error = reply.json()["error"].as_str().unwrap().to_string();
     assert!(error.contains("\"c\""), "{error}");
     let reply = get(agent.addr, "echo_u8", Some(&json!({"value": 256})));
@@ -153,7 +196,10 @@ fn bad_parameters_are_named_before_the_guest_runs() {
         reply.json()["error"],
         json!("ERROR: Expected an integer value between 0 and 255 for \"value\"")
     );
-    let reply = post(agent.addr, &json!({"method": "add", "params": {"a": 40, "b": 2}, "id": 1}));
+    let reply = post(
+        agent.addr,
+        &json!({"method": "add", "params": {"a": 40, "b": 2}, "id": 1}),
+    );
     assert_eq!(reply.json(), json!({"result": 42, "error": null, "id": 1}));
 }
 
@@ -180,6 +226,9 @@ fn uploads_take_files_and_text_fields() {
     let error = reply.json()["error"].as_str().unwrap().to_string();
     assert!(error.contains("\"file\""), "{error}");
     // An UPLOAD method is not reachable by POST.
-    let reply = post(agent.addr, &json!({"method": "upload", "params": {}, "id": 1}));
+    let reply = post(
+        agent.addr,
+        &json!({"method": "upload", "params": {}, "id": 1}),
+    );
     assert_eq!(reply.status, 404);
 }

@@ -11,7 +11,9 @@ use crate::support::{AgentSetup, Connection, component, get, post};
 const LIMITS: &str = "[wasm]\nCALL_TIMEOUT_MS = 1000\nMEMORY_LIMIT_MB = 32\n";
 
 async fn faults_are_contained(policy: &str) {
-    let setup = AgentSetup::new(&format!("{LIMITS}INSTANCES = {policy}\nREUSE_MAX_CALLS = 50\n"));
+    let setup = AgentSetup::new(&format!(
+        "{LIMITS}INSTANCES = {policy}\nREUSE_MAX_CALLS = 50\n"
+    ));
     let agent = setup.start(&component("test-faults"));
     let mut conn = Connection::open(agent.addr).await;
     let ok = |reply: serde_json::Value| assert_eq!(reply["result"], "ok", "{reply}");
@@ -19,7 +21,9 @@ async fn faults_are_contained(policy: &str) {
     ok(conn.call("ok", json!({})).await);
 
     // A panic: the reply carries the panic message from the guest's stderr.
-    let reply = conn.call("panic", json!({"message": "the guest gave up"})).await;
+    let reply = conn
+        .call("panic", json!({"message": "the guest gave up"}))
+        .await;
     assert_eq!(reply["error"]["code"], -32001, "{reply}");
     let message = reply["error"]["message"].as_str().unwrap();
     assert!(message.contains("the guest gave up"), "{message}");
@@ -29,7 +33,13 @@ async fn faults_are_contained(policy: &str) {
     // A plain trap.
     let reply = conn.call("trap", json!({})).await;
     assert_eq!(reply["error"]["code"], -32001, "{reply}");
-    assert!(reply["error"]["message"].as_str().unwrap().contains("unreachable"), "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{reply}"
+    );
     ok(conn.call("ok", json!({})).await);
 
     // An infinite loop is cut off at the deadline, and other calls are served meanwhile.
@@ -44,31 +54,61 @@ async fn faults_are_contained(policy: &str) {
     let reply = spinning.await.unwrap();
     let elapsed = started.elapsed();
     assert_eq!(reply["error"]["code"], -32002, "{reply}");
-    assert!(reply["error"]["message"].as_str().unwrap().contains("deadline of 1s"), "{reply}");
-    assert!(elapsed >= Duration::from_millis(900), "stopped early: {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(10), "stopped late: {elapsed:?}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deadline of 1s"),
+        "{reply}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "stopped early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "stopped late: {elapsed:?}"
+    );
     ok(conn.call("ok", json!({})).await);
 
     // A memory bomb fails cleanly at the cap; a modest allocation still works.
     let reply = conn.call("alloc", json!({"mib": 200})).await;
     assert_eq!(reply["error"]["code"], -32003, "{reply}");
-    assert!(reply["error"]["message"].as_str().unwrap().contains("memory limit of 32 MiB"), "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("memory limit of 32 MiB"),
+        "{reply}"
+    );
     assert!(conn.call("alloc", json!({"mib": 4})).await["result"].is_number());
     ok(conn.call("ok", json!({})).await);
 
     // Output is captured, not lost and not fatal.
-    let reply = conn.call("print", json!({"message": "to both streams"})).await;
+    let reply = conn
+        .call("print", json!({"message": "to both streams"}))
+        .await;
     assert_eq!(reply["result"], "to both streams");
 
     // A call that writes state and then traps writes nothing.
     let reply = conn.call("set_then_trap", json!({"key": "k"})).await;
     assert_eq!(reply["error"]["code"], -32001);
-    assert_eq!(conn.call("get", json!({"key": "k"})).await["result"], json!(null));
+    assert_eq!(
+        conn.call("get", json!({"key": "k"})).await["result"],
+        json!(null)
+    );
 
     // Same for the ConPaaS dialect: the error string carries the guest's message.
-    let reply = get(agent.addr, "panic", Some(&json!({"message": "conpaas sees this"})));
+    let reply = get(
+        agent.addr,
+        "panic",
+        Some(&json!({"message": "conpaas sees this"})),
+    );
     let error = reply.json()["error"].as_str().unwrap().to_string();
-    assert!(error.starts_with("ERROR: ") && error.contains("conpaas sees this"), "{error}");
+    assert!(
+        error.starts_with("ERROR: ") && error.contains("conpaas sees this"),
+        "{error}"
+    );
     assert_eq!(get(agent.addr, "ok", None).json()["result"], "ok");
 
     // The failures are in the log with the guest's stderr.

@@ -12,12 +12,18 @@ async fn helloworld_over_jsonrpc2_keeps_the_connection() {
 
     let reply = conn.call("get_helloworld", json!({})).await;
     assert_eq!(reply["error"]["code"], -32000);
-    assert_eq!(reply["error"]["message"], "ERROR: Wrong state to get_helloworld");
+    assert_eq!(
+        reply["error"]["message"],
+        "ERROR: Wrong state to get_helloworld"
+    );
     assert_eq!(reply["jsonrpc"], "2.0");
 
     // A POST-namespace method, then a GET-namespace one, on the same connection: in JSON-RPC
     // 2.0 every method is callable by POST.
-    assert_eq!(conn.call("startup", json!({})).await, json!({"jsonrpc": "2.0", "result": {}, "id": 1}));
+    assert_eq!(
+        conn.call("startup", json!({})).await,
+        json!({"jsonrpc": "2.0", "result": {}, "id": 1})
+    );
     let reply = conn.call("get_helloworld", json!([])).await;
     assert_eq!(reply["result"], json!({"result": "helloworld-test"}));
     assert!(conn.is_open(), "JSON-RPC 2.0 connections are kept alive");
@@ -36,9 +42,14 @@ async fn errors_batches_and_notifications() {
     let reply = conn.call("echo_u8", json!({"value": -1})).await;
     assert_eq!(reply["error"]["code"], -32602);
     assert_eq!(reply["error"]["data"]["param"], "value");
-    assert_eq!(reply["error"]["data"]["expected"], "an integer value between 0 and 255");
+    assert_eq!(
+        reply["error"]["data"]["expected"],
+        "an integer value between 0 and 255"
+    );
 
-    let reply = conn.call("describe", json!({"name": "x", "count": 1, "bogus": true})).await;
+    let reply = conn
+        .call("describe", json!({"name": "x", "count": 1, "bogus": true}))
+        .await;
     assert_eq!(reply["error"]["code"], -32602);
     assert_eq!(reply["error"]["data"]["param"], "bogus");
     assert_eq!(reply["error"]["data"]["problem"], "unexpected");
@@ -57,9 +68,13 @@ async fn errors_batches_and_notifications() {
     let (_, reply) = conn.post(&json!({"jsonrpc": "2.0", "id": 3})).await;
     assert_eq!(reply["error"]["code"], -32600);
     assert_eq!(reply["id"], 3);
-    let (_, reply) = conn.post(&json!({"jsonrpc": "2.0", "method": 5, "id": 4})).await;
+    let (_, reply) = conn
+        .post(&json!({"jsonrpc": "2.0", "method": 5, "id": 4}))
+        .await;
     assert_eq!(reply["error"]["code"], -32600);
-    let (_, reply) = conn.post(&json!({"jsonrpc": "2.0", "method": "add", "params": 5, "id": 4})).await;
+    let (_, reply) = conn
+        .post(&json!({"jsonrpc": "2.0", "method": "add", "params": 5, "id": 4}))
+        .await;
     assert_eq!(reply["error"]["code"], -32602);
     let (_, reply) = conn.post(&json!([])).await;
     assert_eq!(reply["error"]["code"], -32600);
@@ -79,7 +94,11 @@ async fn errors_batches_and_notifications() {
     let by_id = |id: &str| replies.iter().find(|r| r["id"] == id).cloned().unwrap();
     assert_eq!(by_id("a")["result"], 3);
     assert_eq!(by_id("b")["error"]["code"], -32601);
-    assert!(replies.iter().any(|r| r["error"]["code"] == -32600 && r["id"].is_null()));
+    assert!(
+        replies
+            .iter()
+            .any(|r| r["error"]["code"] == -32600 && r["id"].is_null())
+    );
 
     // Only notifications: no body at all.
     let (status, reply) = conn
@@ -88,7 +107,12 @@ async fn errors_batches_and_notifications() {
     assert_eq!((status, reply), (204, Value::Null));
 
     // A parse error on a body that says it is JSON-RPC.
-    let reply = crate::support::post_raw(agent.addr, "application/json", b"{\"jsonrpc\": \"2.0\", ");
+    let body = "{\"jsonrpc\": \"2.0\", ";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let reply = crate::support::exchange(agent.addr, request.as_bytes());
     assert_eq!(reply.json()["error"]["code"], -32700);
 
     assert!(conn.is_open());

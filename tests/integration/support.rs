@@ -174,7 +174,10 @@ impl Agent {
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = std::time::Instant::now() + IO_TIMEOUT;
         while self.child.try_wait().expect("wait").is_none() {
-            assert!(std::time::Instant::now() < deadline, "agent ignored SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "agent ignored SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let mut stderr = String::new();
@@ -271,9 +274,8 @@ pub fn get(addr: SocketAddr, method: &str, params: Option<&Value>) -> RawRespons
         let encoded: String = url_encode(&params.to_string());
         query = format!("params={encoded}&{query}");
     }
-    let request = format!(
-        "GET /?{query} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\r\n"
-    );
+    let request =
+        format!("GET /?{query} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\r\n");
     exchange(addr, request.as_bytes())
 }
 
@@ -309,12 +311,15 @@ pub fn post_raw(addr: SocketAddr, content_type: &str, body: &[u8]) -> RawRespons
 pub const ORIGINAL_BOUNDARY: &str = "----------_BoUnDaRy_StRiNg_$";
 
 /// An UPLOAD exactly as the original client builds it: `fields` are (name, filename, data).
-pub fn upload(addr: SocketAddr, method: &str, fields: &[(&str, Option<&str>, &[u8])]) -> RawResponse {
+pub fn upload(
+    addr: SocketAddr,
+    method: &str,
+    fields: &[(&str, Option<&str>, &[u8])],
+) -> RawResponse {
     let b = ORIGINAL_BOUNDARY;
-    let mut body = format!(
-        "--{b}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\n{method}\r\n"
-    )
-    .into_bytes();
+    let mut body =
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\n{method}\r\n")
+            .into_bytes();
     for (name, filename, data) in fields {
         match filename {
             Some(filename) => body.extend_from_slice(
@@ -343,7 +348,9 @@ impl Connection {
     pub async fn open(addr: SocketAddr) -> Self {
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let io = hyper_util::rt::TokioIo::new(stream);
-        let (sender, conn) = hyper::client::conn::http1::handshake(io).await.expect("handshake");
+        let (sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .expect("handshake");
         tokio::spawn(conn);
         Self { sender }
     }
@@ -354,14 +361,25 @@ impl Connection {
         let request = hyper::Request::post("/")
             .header("Host", "paasm")
             .header("Content-Type", "application/json")
-            .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
             .unwrap();
+        self.sender
+            .ready()
+            .await
+            .expect("the server closed a JSON-RPC 2.0 connection");
         let response = tokio::time::timeout(IO_TIMEOUT, self.sender.send_request(request))
             .await
             .expect("reply in time")
             .expect("send request");
         let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         let value = if bytes.is_empty() {
             Value::Null
         } else {
@@ -373,7 +391,9 @@ impl Connection {
     /// Calls a JSON-RPC 2.0 method and returns the whole reply object.
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
         let (status, reply) = self
-            .post(&serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}))
+            .post(
+                &serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}),
+            )
             .await;
         assert_eq!(status, 200, "{reply}");
         reply

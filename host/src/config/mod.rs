@@ -30,9 +30,7 @@ pub enum ConfigError {
     },
     #[error("invalid configuration file {path}: {message}")]
     Parse { path: String, message: String },
-    #[error(
-        "invalid value for \"{key}\" in section \"{section}\": {message}"
-    )]
+    #[error("invalid value for \"{key}\" in section \"{section}\": {message}")]
     Interpolation {
         section: String,
         key: String,
@@ -306,12 +304,17 @@ mod tests {
             Some("/var/cache/cpsagent/code_repo")
         );
         assert_eq!(cfg.get("agent", "pct"), Some("100% sure, 50% off"));
-        assert_eq!(cfg.get("Agent", "var_cache"), None, "sections are case-sensitive");
+        assert_eq!(
+            cfg.get("Agent", "var_cache"),
+            None,
+            "sections are case-sensitive"
+        );
     }
 
     #[test]
     fn defaults_are_inherited() {
-        let cfg = IniConfig::parse("[DEFAULT]\nroot = /srv\n[agent]\nlog = %(root)s/log\n").unwrap();
+        let cfg =
+            IniConfig::parse("[DEFAULT]\nroot = /srv\n[agent]\nlog = %(root)s/log\n").unwrap();
         assert_eq!(cfg.get("agent", "log"), Some("/srv/log"));
         assert_eq!(cfg.get("agent", "root"), Some("/srv"));
     }

@@ -51,8 +51,7 @@ impl ComponentCache {
     }
 
     fn path_for(&self, digest: &str) -> PathBuf {
-        self.dir
-            .join(format!("{digest}-{}.cwasm", self.engine_key))
+        self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
     }
 
     /// Loads the component from the cache, or compiles it and stores the artifact.
@@ -80,7 +79,11 @@ impl ComponentCache {
         let component = Component::new(engine, bytes)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("failed to compile component {name}"))?;
-        tracing::info!(component = name, elapsed_ms = started.elapsed().as_millis() as u64, "compiled component");
+        tracing::info!(
+            component = name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "compiled component"
+        );
         if let Err(e) = self.store(&component, &path) {
             tracing::warn!(component = name, dir = %self.dir.display(), "cannot cache precompiled component: {e:#}");
         }

@@ -173,11 +173,7 @@ impl Guest {
     }
 
     /// Calls `func` with `params`, returning its results.
-    pub async fn call(
-        &self,
-        func: &ExportedFunc,
-        params: &[Val],
-    ) -> Result<Vec<Val>, GuestError> {
+    pub async fn call(&self, func: &ExportedFunc, params: &[Val]) -> Result<Vec<Val>, GuestError> {
         let result_count = func.ty.results().len();
         let deadline = Instant::now() + self.limits.timeout;
         let mut warm = match self.policy {
@@ -199,7 +195,9 @@ impl Guest {
                 (store, instance, 0)
             }
         };
-        let outcome = self.run(&mut store, &instance, func, params, result_count).await;
+        let outcome = self
+            .run(&mut store, &instance, func, params, result_count)
+            .await;
         let (stdout, stderr) = store.data_mut().take_output();
         log_output(&self.name, &stdout, &stderr);
         match outcome {
@@ -234,9 +232,12 @@ impl Guest {
     /// Calls a function by interface and name, if the component exports it (used for the
     /// lifecycle hooks, which are optional).
     pub fn find(&self, interface: &str, name: &str) -> Option<ExportedFunc> {
-        self.exports()
-            .into_iter()
-            .find(|f| f.name == name && f.interface.as_deref().is_some_and(|i| interface_matches(i, interface)))
+        self.exports().into_iter().find(|f| {
+            f.name == name
+                && f.interface
+                    .as_deref()
+                    .is_some_and(|i| interface_matches(i, interface))
+        })
     }
 
     async fn run(
@@ -247,9 +248,9 @@ impl Guest {
         params: &[Val],
         result_count: usize,
     ) -> wasmtime::Result<Vec<Val>> {
-        let f = instance
-            .get_func(&mut *store, func.index)
-            .ok_or_else(|| wasmtime::format_err!("export {} not found in the instance", func.name))?;
+        let f = instance.get_func(&mut *store, func.index).ok_or_else(|| {
+            wasmtime::format_err!("export {} not found in the instance", func.name)
+        })?;
         let mut results = vec![Val::Bool(false); result_count];
         f.call_async(&mut *store, params, &mut results).await?;
         Ok(results)
@@ -276,7 +277,12 @@ impl Guest {
         }
     }
 
-    fn failure(&self, store: &mut Store<StoreState>, e: wasmtime::Error, phase: &str) -> GuestError {
+    fn failure(
+        &self,
+        store: &mut Store<StoreState>,
+        e: wasmtime::Error,
+        phase: &str,
+    ) -> GuestError {
         let (_, stderr) = store.data_mut().take_output();
         let mut error = self.describe(store, e);
         error.message = format!("{phase} of {} failed: {}", self.name, error.message);

@@ -81,7 +81,11 @@ impl Pollable for OutputCapture {
 }
 
 impl AsyncWrite for OutputCapture {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.append(buf);
         Poll::Ready(Ok(buf.len()))
     }

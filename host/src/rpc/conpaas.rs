@@ -73,7 +73,11 @@ pub(super) async fn post(dispatcher: &Dispatcher, body: Value) -> HttpResponse {
 }
 
 /// A multipart POST: an UPLOAD call.
-pub(super) async fn upload(dispatcher: &Dispatcher, content_type: &str, body: Bytes) -> HttpResponse {
+pub(super) async fn upload(
+    dispatcher: &Dispatcher,
+    content_type: &str,
+    body: Bytes,
+) -> HttpResponse {
     let fields = match parse_multipart(content_type, body).await {
         Ok(fields) => fields,
         Err(message) => return text(StatusCode::BAD_REQUEST, &message),
@@ -88,10 +92,19 @@ pub(super) async fn upload(dispatcher: &Dispatcher, content_type: &str, body: By
     } else {
         Params::Form(fields)
     };
-    respond(dispatcher.call(Some(Verb::Upload), &method, params).await, json!(1))
+    respond(
+        dispatcher.call(Some(Verb::Upload), &method, params).await,
+        json!(1),
+    )
 }
 
-async fn call(dispatcher: &Dispatcher, verb: Verb, method: &str, params: Value, id: Value) -> HttpResponse {
+async fn call(
+    dispatcher: &Dispatcher,
+    verb: Verb,
+    method: &str,
+    params: Value,
+    id: Value,
+) -> HttpResponse {
     let params = match params {
         Value::Null => Params::None,
         Value::Array(items) if items.is_empty() => Params::None,

@@ -40,7 +40,12 @@ fn error_object(code: i64, message: String, data: Option<Value>, id: Value) -> V
 pub(super) fn parse_error(detail: &str) -> HttpResponse {
     json_response(
         StatusCode::OK,
-        &error_object(PARSE_ERROR, format!("Parse error: {detail}"), None, Value::Null),
+        &error_object(
+            PARSE_ERROR,
+            format!("Parse error: {detail}"),
+            None,
+            Value::Null,
+        ),
         false,
     )
 }
@@ -148,7 +153,11 @@ fn describe(method: &str, error: CallError) -> (i64, String, Option<Value>) {
             if !e.expected.is_empty() {
                 data["expected"] = Value::String(e.expected.clone());
             }
-            (INVALID_PARAMS, format!("Invalid params: {}", e.message()), Some(data))
+            (
+                INVALID_PARAMS,
+                format!("Invalid params: {}", e.message()),
+                Some(data),
+            )
         }
         CallError::Application { message, data } => (APPLICATION_ERROR, message, data),
         CallError::Guest(e) => {
@@ -164,6 +173,8 @@ fn describe(method: &str, error: CallError) -> (i64, String, Option<Value>) {
                 Some(json!({"kind": kind, "stderr": e.stderr})),
             )
         }
-        CallError::Internal(message) => (INTERNAL_ERROR, format!("Internal error: {message}"), None),
+        CallError::Internal(message) => {
+            (INTERNAL_ERROR, format!("Internal error: {message}"), None)
+        }
     }
 }

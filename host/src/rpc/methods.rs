@@ -80,7 +80,10 @@ fn verb_of(interface: &str) -> Option<Verb> {
 
 impl MethodTable {
     /// Builds the table from a component's exports; `reserved` are names the host serves.
-    pub fn from_exports(exports: Vec<ExportedFunc>, reserved: &[&str]) -> Result<Self, MethodError> {
+    pub fn from_exports(
+        exports: Vec<ExportedFunc>,
+        reserved: &[&str],
+    ) -> Result<Self, MethodError> {
         let mut table = Self::default();
         let mut origin: HashMap<String, String> = HashMap::new();
         for func in exports {
@@ -189,12 +192,12 @@ impl Method {
         }
         self.params
             .iter()
-            .map(|p| {
-                match map.iter().find(|(k, _)| name_matches(k, &p.wit_name)) {
+            .map(
+                |p| match map.iter().find(|(k, _)| name_matches(k, &p.wit_name)) {
                     Some((_, v)) => values::to_val(&p.ty, v, &p.name),
                     None => self.missing(p),
-                }
-            })
+                },
+            )
             .collect()
     }
 
@@ -221,16 +224,21 @@ impl Method {
     /// Multipart fields: a `list<u8>` parameter takes the field's bytes, a `string` its text,
     /// anything else parses the text as JSON (falling back to a JSON string).
     fn from_form(&self, fields: &[FormField]) -> Result<Vec<Val>, ParamError> {
-        if let Some(field) = fields
-            .iter()
-            .find(|f| !self.params.iter().any(|p| name_matches(&f.name, &p.wit_name)))
-        {
+        if let Some(field) = fields.iter().find(|f| {
+            !self
+                .params
+                .iter()
+                .any(|p| name_matches(&f.name, &p.wit_name))
+        }) {
             return Err(self.unexpected(&field.name));
         }
         self.params
             .iter()
             .map(|p| {
-                let Some(field) = fields.iter().rev().find(|f| name_matches(&f.name, &p.wit_name))
+                let Some(field) = fields
+                    .iter()
+                    .rev()
+                    .find(|f| name_matches(&f.name, &p.wit_name))
                 else {
                     return self.missing(p);
                 };
@@ -242,10 +250,14 @@ impl Method {
 
 fn form_value(ty: &Type, field: &FormField, path: &str) -> Result<Val, ParamError> {
     match ty {
-        Type::Option(inner) => Ok(Val::Option(Some(Box::new(form_value(&inner.ty(), field, path)?)))),
-        Type::List(list) if matches!(list.ty(), Type::U8) => Ok(Val::List(
-            field.data.iter().map(|b| Val::U8(*b)).collect(),
-        )),
+        Type::Option(inner) => Ok(Val::Option(Some(Box::new(form_value(
+            &inner.ty(),
+            field,
+            path,
+        )?)))),
+        Type::List(list) if matches!(list.ty(), Type::U8) => {
+            Ok(Val::List(field.data.iter().map(|b| Val::U8(*b)).collect()))
+        }
         Type::String => String::from_utf8(field.data.to_vec())
             .map(Val::String)
             .map_err(|_| ParamError {

@@ -92,7 +92,10 @@ pub enum CallError {
     /// A parameter does not fit the method's types; the guest did not run.
     InvalidParams(ParamError),
     /// The method ran and returned an error value.
-    Application { message: String, data: Option<Value> },
+    Application {
+        message: String,
+        data: Option<Value>,
+    },
     /// The guest trapped, panicked, timed out or ran out of memory.
     Guest(GuestError),
     /// The host failed.
@@ -169,7 +172,12 @@ impl Dispatcher {
     }
 
     /// Calls `method` in the namespace of `verb` (`None`: any namespace, as in JSON-RPC 2.0).
-    pub async fn call(&self, verb: Option<Verb>, method: &str, params: Params) -> Result<Value, CallError> {
+    pub async fn call(
+        &self,
+        verb: Option<Verb>,
+        method: &str,
+        params: Params,
+    ) -> Result<Value, CallError> {
         let in_namespace = |v: Verb| verb.is_none_or(|verb| verb == v);
         if method == DISCOVER && in_namespace(Verb::Get) {
             return Ok(self.openrpc().clone());
@@ -187,7 +195,9 @@ impl Dispatcher {
                 return Err(CallError::InvalidParams(ParamError {
                     path: key,
                     expected: String::new(),
-                    problem: values::Problem::Unexpected { allowed: Vec::new() },
+                    problem: values::Problem::Unexpected {
+                        allowed: Vec::new(),
+                    },
                 }));
             }
             return (builtin.handler)(params).await;
@@ -196,7 +206,11 @@ impl Dispatcher {
             return Err(CallError::MethodNotFound);
         };
         let args = m.arguments(&params).map_err(CallError::InvalidParams)?;
-        let results = self.guest.call(&m.func, &args).await.map_err(CallError::Guest)?;
+        let results = self
+            .guest
+            .call(&m.func, &args)
+            .await
+            .map_err(CallError::Guest)?;
         reply(m, results)
     }
 

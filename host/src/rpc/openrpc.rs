@@ -51,7 +51,10 @@ pub(super) fn document(
             "result": {"name": "result", "schema": result_schema(m.result.as_ref())},
         });
         if let Some(Type::Result(r)) = &m.result {
-            let err = r.err().map(|t| schema(&t)).unwrap_or(json!({"type": "null"}));
+            let err = r
+                .err()
+                .map(|t| schema(&t))
+                .unwrap_or(json!({"type": "null"}));
             entry["x-error"] = json!({"code": -32000, "schema": err});
         }
         entries.push(entry);

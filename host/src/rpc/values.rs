@@ -69,7 +69,10 @@ impl ParamError {
                 self.path, self.expected
             ),
             Problem::Unexpected { allowed } if allowed.is_empty() => {
-                format!("Unexpected argument \"{}\": this method takes no arguments", self.path)
+                format!(
+                    "Unexpected argument \"{}\": this method takes no arguments",
+                    self.path
+                )
             }
             Problem::Unexpected { allowed } => format!(
                 "Unexpected argument \"{}\": expected one of {}",
@@ -102,9 +105,14 @@ fn join(path: &str, field: &str) -> String {
 pub fn describe(ty: &Type) -> String {
     match ty {
         Type::Bool => "a boolean value".into(),
-        Type::S8 | Type::U8 | Type::S16 | Type::U16 | Type::S32 | Type::U32 | Type::S64 | Type::U64 => {
-            "an integer value".into()
-        }
+        Type::S8
+        | Type::U8
+        | Type::S16
+        | Type::U16
+        | Type::S32
+        | Type::U32
+        | Type::S64
+        | Type::U64 => "an integer value".into(),
         Type::Float32 | Type::Float64 => "a number value".into(),
         Type::Char => "a single-character string".into(),
         Type::String => "a string value".into(),
@@ -115,7 +123,10 @@ pub fn describe(ty: &Type) -> String {
         }
         Type::Tuple(t) => format!("a list of {} values", t.types().len()),
         Type::Variant(v) => {
-            let cases: Vec<String> = v.cases().map(|c| format!("\"{}\"", json_name(c.name))).collect();
+            let cases: Vec<String> = v
+                .cases()
+                .map(|c| format!("\"{}\"", json_name(c.name)))
+                .collect();
             format!("one of {}", cases.join(", "))
         }
         Type::Enum(e) => {
@@ -202,7 +213,9 @@ fn to_int(ty: &Type, value: &Value, path: &str) -> Result<Val, ParamError> {
 fn to_float(value: &Value, path: &str, f32_range: bool) -> Result<f64, ParamError> {
     let expected = "a number value";
     let f = match value {
-        Value::Number(n) => n.as_f64().ok_or_else(|| ParamError::wrong(path, expected))?,
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| ParamError::wrong(path, expected))?,
         Value::String(s) => match s.as_str() {
             "NaN" => f64::NAN,
             "Infinity" => f64::INFINITY,
@@ -212,7 +225,10 @@ fn to_float(value: &Value, path: &str, f32_range: bool) -> Result<f64, ParamErro
         _ => return Err(ParamError::wrong(path, expected)),
     };
     if f32_range && f.is_finite() && f.abs() > f64::from(f32::MAX) {
-        return Err(ParamError::wrong(path, "a number value within the range of f32"));
+        return Err(ParamError::wrong(
+            path,
+            "a number value within the range of f32",
+        ));
     }
     Ok(f)
 }
@@ -222,9 +238,14 @@ pub fn to_val(ty: &Type, value: &Value, path: &str) -> Result<Val, ParamError> {
     let wrong = || ParamError::wrong(path, describe(ty));
     Ok(match ty {
         Type::Bool => Val::Bool(value.as_bool().ok_or_else(wrong)?),
-        Type::S8 | Type::U8 | Type::S16 | Type::U16 | Type::S32 | Type::U32 | Type::S64 | Type::U64 => {
-            to_int(ty, value, path)?
-        }
+        Type::S8
+        | Type::U8
+        | Type::S16
+        | Type::U16
+        | Type::S32
+        | Type::U32
+        | Type::S64
+        | Type::U64 => to_int(ty, value, path)?,
         Type::Float32 => Val::Float32(to_float(value, path, true)? as f32),
         Type::Float64 => Val::Float64(to_float(value, path, false)?),
         Type::Char => {
@@ -276,9 +297,10 @@ pub fn to_val(ty: &Type, value: &Value, path: &str) -> Result<Val, ParamError> {
                 (Value::Array(items), _) => {
                     for (i, item) in items.iter().enumerate() {
                         let item_path = format!("{path}[{i}]");
-                        let pair = item.as_array().filter(|p| p.len() == 2).ok_or_else(|| {
-                            ParamError::wrong(&item_path, "a [key, value] pair")
-                        })?;
+                        let pair = item
+                            .as_array()
+                            .filter(|p| p.len() == 2)
+                            .ok_or_else(|| ParamError::wrong(&item_path, "a [key, value] pair"))?;
                         pairs.push((
                             to_val(&kt, &pair[0], &item_path)?,
                             to_val(&vt, &pair[1], &item_path)?,
@@ -356,7 +378,10 @@ pub fn to_val(ty: &Type, value: &Value, path: &str) -> Result<Val, ParamError> {
                     ));
                 }
                 (None, Some(_)) => {
-                    return Err(ParamError::wrong(path, format!("\"{name}\" without a payload")));
+                    return Err(ParamError::wrong(
+                        path,
+                        format!("\"{name}\" without a payload"),
+                    ));
                 }
             };
             Val::Variant(case.name.to_string(), payload)
@@ -381,7 +406,10 @@ pub fn to_val(ty: &Type, value: &Value, path: &str) -> Result<Val, ParamError> {
             }
         }
         Type::Result(result) => {
-            let obj = value.as_object().filter(|o| o.len() == 1).ok_or_else(wrong)?;
+            let obj = value
+                .as_object()
+                .filter(|o| o.len() == 1)
+                .ok_or_else(wrong)?;
             let (key, v) = obj.iter().next().ok_or_else(wrong)?;
             let convert = |t: Option<Type>, sub: &str| -> Result<Option<Box<Val>>, ParamError> {
                 match (t, v) {
@@ -434,7 +462,9 @@ fn float_json(f: f64) -> Value {
     } else if f.is_infinite() {
         Value::String(if f > 0.0 { "Infinity" } else { "-Infinity" }.into())
     } else {
-        Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+        Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -510,7 +540,9 @@ pub fn to_json(val: &Val) -> Value {
             );
             Value::Object(obj)
         }
-        Val::Flags(names) => Value::Array(names.iter().map(|n| Value::String(json_name(n))).collect()),
+        Val::Flags(names) => {
+            Value::Array(names.iter().map(|n| Value::String(json_name(n))).collect())
+        }
         Val::Resource(_) | Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => Value::Null,
     }
 }
@@ -520,7 +552,14 @@ pub fn schema(ty: &Type) -> Value {
     use serde_json::json;
     match ty {
         Type::Bool => json!({"type": "boolean"}),
-        Type::S8 | Type::U8 | Type::S16 | Type::U16 | Type::S32 | Type::U32 | Type::S64 | Type::U64 => {
+        Type::S8
+        | Type::U8
+        | Type::S16
+        | Type::U16
+        | Type::S32
+        | Type::U32
+        | Type::S64
+        | Type::U64 => {
             let (min, max) = int_range(ty);
             json!({"type": "integer", "minimum": min as f64, "maximum": max as f64})
         }
@@ -566,7 +605,8 @@ pub fn schema(ty: &Type) -> Value {
         Type::Enum(e) => json!({"enum": e.names().map(json_name).collect::<Vec<_>>()}),
         Type::Option(o) => json!({"oneOf": [{"type": "null"}, schema(&o.ty())]}),
         Type::Result(r) => {
-            let payload = |t: Option<Type>| t.map(|t| schema(&t)).unwrap_or(json!({"type": "null"}));
+            let payload =
+                |t: Option<Type>| t.map(|t| schema(&t)).unwrap_or(json!({"type": "null"}));
             json!({"oneOf": [
                 {"type": "object", "properties": {"ok": payload(r.ok())}, "required": ["ok"]},
                 {"type": "object", "properties": {"err": payload(r.err())}, "required": ["err"]}

@@ -57,7 +57,11 @@ pub fn load_config(path: &Path) -> Result<AgentConfig, Vec<String>> {
         )]);
     }
     let ini = IniConfig::load(path).map_err(|e| vec![e.to_string()])?;
-    let missing: Vec<String> = ini.missing(REQUIRED).iter().map(|m| m.to_string()).collect();
+    let missing: Vec<String> = ini
+        .missing(REQUIRED)
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
     if !missing.is_empty() {
         return Err(missing);
     }
@@ -80,9 +84,8 @@ impl Agent {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the {key} directory {dir}"))?;
         }
-        let bytes = std::fs::read(&options.component).with_context(|| {
-            format!("cannot read component {}", options.component.display())
-        })?;
+        let bytes = std::fs::read(&options.component)
+            .with_context(|| format!("cannot read component {}", options.component.display()))?;
         let name = options
             .component
             .file_stem()
@@ -105,7 +108,8 @@ impl Agent {
             max_memory: config.wasm.limits.memory,
             ..RuntimeOptions::default()
         })?;
-        let guest = Arc::new(runtime.load(&name, &bytes, host, config.wasm.limits, config.wasm.policy)?);
+        let guest =
+            Arc::new(runtime.load(&name, &bytes, host, config.wasm.limits, config.wasm.policy)?);
         let builtins = vec![(
             "check_agent_process",
             Builtin::new(
@@ -157,7 +161,12 @@ pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
     let agent = Agent::load(config, &options).await?;
     let addr: SocketAddr = tokio::net::lookup_host(&options.listen)
         .await
-        .with_context(|| format!("invalid listen address {:?}: expected HOST:PORT", options.listen))?
+        .with_context(|| {
+            format!(
+                "invalid listen address {:?}: expected HOST:PORT",
+                options.listen
+            )
+        })?
         .next()
         .with_context(|| format!("listen address {:?} resolves to nothing", options.listen))?;
     let listener = tokio::net::TcpListener::bind(addr)

@@ -49,8 +49,18 @@ pub fn wasm_settings(config: &IniConfig) -> Result<WasmSettings, Vec<String>> {
         }
     };
     let defaults = CallLimits::default();
-    let timeout = number("CALL_TIMEOUT_MS", defaults.timeout.as_millis() as u64, 3_600_000, "milliseconds");
-    let memory = number("MEMORY_LIMIT_MB", (defaults.memory >> 20) as u64, 4096, "MiB");
+    let timeout = number(
+        "CALL_TIMEOUT_MS",
+        defaults.timeout.as_millis() as u64,
+        3_600_000,
+        "milliseconds",
+    );
+    let memory = number(
+        "MEMORY_LIMIT_MB",
+        (defaults.memory >> 20) as u64,
+        4096,
+        "MiB",
+    );
     let max_calls = number("REUSE_MAX_CALLS", 1000, u32::MAX as u64, "calls");
     let policy = match config.get(WASM_SECTION, "INSTANCES") {
         None => InstancePolicy::Fresh,
