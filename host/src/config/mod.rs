@@ -116,7 +116,7 @@ impl IniConfig {
         let mut raw: Vec<Section> = Vec::new();
         for (name, props) in ini.iter() {
             let Some(name) = name else {
-                if props.len() > 0 {
+                if !props.is_empty() {
                     return Err(ConfigError::Parse {
                         path: "<text>".into(),
                         message: "file contains keys before the first [section] header".into(),

@@ -155,10 +155,10 @@ impl Method {
     /// Converts request parameters to the function's arguments, or says which one is wrong.
     pub fn arguments(&self, params: &Params) -> Result<Vec<Val>, ParamError> {
         match params {
-            Params::None => self.from_named(&Map::new()),
-            Params::Named(map) => self.from_named(map),
-            Params::Positional(items) => self.from_positional(items),
-            Params::Form(fields) => self.from_form(fields),
+            Params::None => self.args_named(&Map::new()),
+            Params::Named(map) => self.args_named(map),
+            Params::Positional(items) => self.args_positional(items),
+            Params::Form(fields) => self.args_form(fields),
         }
     }
 
@@ -183,7 +183,7 @@ impl Method {
         }
     }
 
-    fn from_named(&self, map: &Map<String, Value>) -> Result<Vec<Val>, ParamError> {
+    fn args_named(&self, map: &Map<String, Value>) -> Result<Vec<Val>, ParamError> {
         if let Some(key) = map
             .keys()
             .find(|k| !self.params.iter().any(|p| name_matches(k, &p.wit_name)))
@@ -201,7 +201,7 @@ impl Method {
             .collect()
     }
 
-    fn from_positional(&self, items: &[Value]) -> Result<Vec<Val>, ParamError> {
+    fn args_positional(&self, items: &[Value]) -> Result<Vec<Val>, ParamError> {
         if items.len() > self.params.len() {
             return Err(ParamError {
                 path: format!("params[{}]", self.params.len()),
@@ -223,7 +223,7 @@ impl Method {
 
     /// Multipart fields: a `list<u8>` parameter takes the field's bytes, a `string` its text,
     /// anything else parses the text as JSON (falling back to a JSON string).
-    fn from_form(&self, fields: &[FormField]) -> Result<Vec<Val>, ParamError> {
+    fn args_form(&self, fields: &[FormField]) -> Result<Vec<Val>, ParamError> {
         if let Some(field) = fields.iter().find(|f| {
             !self
                 .params
