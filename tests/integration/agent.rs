@@ -113,3 +113,42 @@ fn the_agent_stops_cleanly_on_sigterm() {
     let (status, stderr) = agent.stop();
     assert!(status.success(), "{status:?}: {stderr}");
 }
+
+#[test]
+fn components_are_compiled_once_and_cached() {
+    let mut setup = AgentSetup::new("");
+    setup.cache_dir = setup.dir.path().join("component-cache");
+    let mut agent = setup.start(&component("helloworld-agent"));
+    let cached: Vec<_> = std::fs::read_dir(&agent.setup.cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].ends_with(".cwasm"), "{cached:?}");
+    assert_eq!(agent.setup.log().matches("compiled component").count(), 1);
+    agent.restart(&component("helloworld-agent"));
+    assert_eq!(get(agent.addr, "check_agent_process", None).status, 200);
+    assert_eq!(
+        agent.setup.log().matches("compiled component").count(),
+        1,
+        "the second start loads the precompiled artifact"
+    );
+}
+
+#[test]
+fn without_address_space_for_the_pool_the_agent_falls_back() {
+    let mut setup = AgentSetup::new("");
+    // Far too little for a pool of 1000 instance slots, enough for on-demand allocation.
+    setup.address_space_kib = Some(64 << 20);
+    let agent = setup.start(&component("helloworld-agent"));
+    let reply = crate::support::post(agent.addr, &json!({"method": "startup", "id": 1}));
+    assert_eq!(reply.json()["result"], json!({}));
+    let reply = get(agent.addr, "get_helloworld", None);
+    assert_eq!(reply.json()["result"], json!({"result": "helloworld-test"}));
+    let log = agent.setup.log();
+    assert!(
+        log.contains("falling back to on-demand allocation"),
+        "{log}"
+    );
+    assert!(log.contains("pooling=false"), "{log}");
+}

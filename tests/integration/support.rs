@@ -53,6 +53,11 @@ fn cache_dir() -> PathBuf {
 pub struct AgentSetup {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
+    /// The precompiled-component cache (shared by every test unless changed).
+    pub cache_dir: PathBuf,
+    /// A `ulimit -v` in KiB to run the agent under, to see how it copes with little address
+    /// space.
+    pub address_space_kib: Option<u64>,
 }
 
 impl AgentSetup {
@@ -74,7 +79,12 @@ impl AgentSetup {
     fn with_text(dir: tempfile::TempDir, text: &str) -> Self {
         let config = dir.path().join("agent.cfg");
         std::fs::write(&config, text).expect("write config");
-        Self { dir, config }
+        Self {
+            dir,
+            config,
+            cache_dir: cache_dir(),
+            address_space_kib: None,
+        }
     }
 
     pub fn log(&self) -> String {
@@ -82,7 +92,16 @@ impl AgentSetup {
     }
 
     fn command(&self, component: &Path) -> Command {
-        let mut cmd = Command::new(paasm_bin());
+        let mut cmd = match self.address_space_kib {
+            None => Command::new(paasm_bin()),
+            Some(kib) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -v {kib} && exec \"$0\" \"$@\""))
+                    .arg(paasm_bin());
+                sh
+            }
+        };
         cmd.arg("agent")
             .arg("--config")
             .arg(&self.config)
@@ -91,7 +110,7 @@ impl AgentSetup {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--cache-dir")
-            .arg(cache_dir());
+            .arg(&self.cache_dir);
         cmd
     }
 
