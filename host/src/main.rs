@@ -1,6 +1,7 @@
 //! The `paasm` command line: a thin layer over the library that parses arguments, sets up
 //! logging and turns errors into messages and exit codes.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -96,8 +97,8 @@ fn exit(result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // The subscriber writes to stderr (and to the LOG_FILE, if any).
             tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
     }
@@ -131,7 +132,10 @@ fn init_logging(log_file: Option<&Path>) -> Result<()> {
                 .with_writer(std::io::stderr.and(Arc::new(file)))
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        None => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }
@@ -149,13 +153,16 @@ async fn inspect(path: &Path) -> Result<()> {
         state: StateStore::in_memory(&name)?,
     });
     let runtime = Runtime::new(&RuntimeOptions::default())?;
-    let guest = Arc::new(runtime.load(
-        &name,
-        &bytes,
-        host,
-        CallLimits::default(),
-        InstancePolicy::Fresh,
-    )?);
+    let guest = runtime
+        .load(
+            &name,
+            &bytes,
+            host,
+            CallLimits::default(),
+            InstancePolicy::Fresh,
+        )
+        .with_context(|| format!("cannot load {}", path.display()))?;
+    let guest = Arc::new(guest);
     let version = format!("sha256:{}", &digest(&bytes)[..16]);
     let dispatcher = Dispatcher::new(&name, &version, guest, Vec::new())?;
     let document = dispatcher

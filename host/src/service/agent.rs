@@ -108,8 +108,10 @@ impl Agent {
             max_memory: config.wasm.limits.memory,
             ..RuntimeOptions::default()
         })?;
-        let guest =
-            Arc::new(runtime.load(&name, &bytes, host, config.wasm.limits, config.wasm.policy)?);
+        let guest = runtime
+            .load(&name, &bytes, host, config.wasm.limits, config.wasm.policy)
+            .with_context(|| format!("cannot load {}", options.component.display()))?;
+        let guest = Arc::new(guest);
         let builtins = vec![(
             "check_agent_process",
             Builtin::new(
