@@ -114,14 +114,17 @@ impl AgentSetup {
         cmd
     }
 
-    /// Runs `paasm agent` expecting it to exit (a configuration error), with its output.
-    pub fn run_to_exit(&self, component: &Path) -> Output {
-        let mut child = self
-            .command(component)
+    fn spawn_piped(&self, component: &Path) -> Child {
+        self.command(component)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn paasm");
+            .expect("spawn paasm")
+    }
+
+    /// Runs `paasm agent` expecting it to exit (a configuration error), with its output.
+    pub fn run_to_exit(&self, component: &Path) -> Output {
+        let mut child = self.spawn_piped(component);
         let deadline = std::time::Instant::now() + IO_TIMEOUT;
         loop {
             if child.try_wait().expect("wait").is_some() {
@@ -146,12 +149,7 @@ impl AgentSetup {
     }
 
     fn spawn(&self, component: &Path) -> (Child, SocketAddr) {
-        let mut child = self
-            .command(component)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn paasm");
+        let mut child = self.spawn_piped(component);
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -259,14 +259,7 @@ pub fn to_val(ty: &Type, value: &Value, path: &str) -> Result<Val, ParamError> {
         Type::String => Val::String(value.as_str().ok_or_else(wrong)?.to_string()),
         Type::List(list) => {
             let items = value.as_array().ok_or_else(wrong)?;
-            let elem = list.ty();
-            Val::List(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| to_val(&elem, v, &format!("{path}[{i}]")))
-                    .collect::<Result<_, _>>()?,
-            )
+            Val::List(elements(&list.ty(), items, path)?)
         }
         Type::FixedLengthList(list) => {
             let items = value.as_array().ok_or_else(wrong)?;
@@ -276,14 +269,7 @@ pub fn to_val(ty: &Type, value: &Value, path: &str) -> Result<Val, ParamError> {
                     format!("a list of exactly {} values", list.len()),
                 ));
             }
-            let elem = list.ty();
-            Val::FixedLengthList(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| to_val(&elem, v, &format!("{path}[{i}]")))
-                    .collect::<Result<_, _>>()?,
-            )
+            Val::FixedLengthList(elements(&list.ty(), items, path)?)
         }
         Type::Map(map) => {
             let (kt, vt) = (map.key(), map.value());
@@ -442,6 +428,15 @@ pub fn to_val(ty: &Type, value: &Value, path: &str) -> Result<Val, ParamError> {
             return Err(wrong());
         }
     })
+}
+
+/// Converts the elements of a list, naming each by its index.
+fn elements(ty: &Type, items: &[Value], path: &str) -> Result<Vec<Val>, ParamError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| to_val(ty, v, &format!("{path}[{i}]")))
+        .collect()
 }
 
 /// `"name"` or `{"name": payload}`.
