@@ -3,9 +3,12 @@
 //! The configuration is the INI file the node was started with, after interpolation. Section
 //! names are case-sensitive; keys are not, as in the original ConPaaS config files.
 //!
-//! ```ignore
-//! let greeting = paasm_sdk::config::require("agent", "STRING_TO_GENERATE")?;
-//! let port: u16 = paasm_sdk::config::get_parsed("agent", "PORT")?;
+//! ```no_run
+//! fn settings() -> Result<(String, u16), paasm_sdk::config::ConfigError> {
+//!     let greeting = paasm_sdk::config::require("agent", "STRING_TO_GENERATE")?;
+//!     let port: u16 = paasm_sdk::config::get_parsed("agent", "PORT")?;
+//!     Ok((greeting, port))
+//! }
 //! ```
 
 use core::fmt;

@@ -3,9 +3,10 @@
 //! The macros take `format!` syntax and send one record per call; the host tags it with the
 //! component's name and writes it to the service's log file and its own stderr:
 //!
-//! ```ignore
+//! ```no_run
 //! use paasm_sdk::log::{info, warn};
 //!
+//! let count = 2;
 //! info!("agent started up");
 //! warn!("{count} nodes are not answering");
 //! ```

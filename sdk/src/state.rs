@@ -5,7 +5,7 @@
 //! or memory writes nothing. This store is the only place a guest may keep anything between
 //! calls, since each call may run in a fresh instance.
 //!
-//! ```ignore
+//! ```no_run
 //! use paasm_sdk::state;
 //!
 //! state::set_string("state", "RUNNING");
