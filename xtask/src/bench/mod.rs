@@ -155,15 +155,56 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
         }
     }
 
+    let call_costs = match (&args.paasm, &args.component) {
+        (Some(paasm), Some(component)) if !bench.native_only => call_costs(paasm, component)?,
+        _ => Vec::new(),
+    };
+
     println!();
     print!("{}", report::table(&rows));
     print!("{}", report::host_cost(&rows));
+    print!("{}", report::call_costs(&call_costs));
     if let Some(path) = &args.report {
-        fs::write(path, report::markdown(&setup, &rows))
+        fs::write(path, report::markdown(&setup, &rows, &call_costs))
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("\nwrote {}", path.display());
     }
     Ok(())
+}
+
+/// Runs the host's `call_cost` example (built beside the release `paasm`): the in-process
+/// cost of one call per instance policy, as `(policy, microseconds)`.
+fn call_costs(paasm: &std::path::Path, component: &std::path::Path) -> Result<Vec<(String, f64)>> {
+    let exe = paasm
+        .parent()
+        .context("the paasm binary has no parent directory")?
+        .join("examples/call_cost");
+    ensure_file(&exe)?;
+    println!("==> in-process call cost (no HTTP)");
+    let output = Command::new(&exe)
+        .arg(component)
+        .output()
+        .with_context(|| format!("cannot run {}", exe.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed: {}",
+            exe.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let (policy, us) = line
+                .split_once(' ')
+                .with_context(|| format!("unexpected call_cost line {line:?}"))?;
+            let us: f64 = us
+                .parse()
+                .with_context(|| format!("unexpected call_cost figure {us:?}"))?;
+            println!("    {policy}: {us:.2} us per call");
+            Ok((policy.to_string(), us))
+        })
+        .collect()
 }
 
 /// Starts one server, prepares it, drives it and stops it.

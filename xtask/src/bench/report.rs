@@ -102,8 +102,22 @@ pub fn host_cost(rows: &[Row]) -> String {
         .collect()
 }
 
+/// The in-process cost of one call per instance policy, as a table.
+pub fn call_costs(costs: &[(String, f64)]) -> String {
+    if costs.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n| instance policy | wall time per call, in process, one thread |\n|---|--:|\n",
+    );
+    for (policy, us) in costs {
+        let _ = writeln!(out, "| {policy} | {us:.2} us |");
+    }
+    out
+}
+
 /// The whole BENCHMARKS.md.
-pub fn markdown(setup: &Setup, rows: &[Row]) -> String {
+pub fn markdown(setup: &Setup, rows: &[Row], costs: &[(String, f64)]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(
@@ -123,6 +137,13 @@ pub fn markdown(setup: &Setup, rows: &[Row]) -> String {
     if !cost.is_empty() {
         out.push_str("\nCost of instantiate + call + drop, per request:\n\n");
         out.push_str(&cost);
+    }
+    if !costs.is_empty() {
+        out.push_str(
+            "\nThe same cost measured in process, without HTTP (`host/examples/call_cost.rs`: \
+             `get-helloworld` in a loop on one thread; `fresh` is instantiate + call + drop):\n",
+        );
+        out.push_str(&call_costs(costs));
     }
     let _ = write!(
         out,
