@@ -17,6 +17,7 @@ use paasm::engine::{
 };
 use paasm::platform::{PlatformHost, StateStore};
 use paasm::rpc::Dispatcher;
+use paasm::rpc::tls::TlsFiles;
 use paasm::service::agent::{self, AgentOptions};
 
 #[derive(Parser)]
@@ -46,6 +47,15 @@ enum Command {
         /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates signed by this CA (PEM): mutual TLS.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
     },
     /// Print the OpenRPC document of a component: the methods it would serve.
     Inspect {
@@ -62,6 +72,9 @@ fn main() -> ExitCode {
             component,
             listen,
             cache_dir,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
         } => {
             // Configuration problems are reported as the seed did: every message, exit 1.
             let agent_config = match agent::load_config(&config) {
@@ -83,6 +96,11 @@ fn main() -> ExitCode {
                 component,
                 listen,
                 cache_dir: cache_dir.or_else(default_cache_dir),
+                tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
+                    cert,
+                    key,
+                    client_ca: tls_client_ca,
+                }),
             };
             exit(runtime().and_then(|rt| rt.block_on(agent::run(agent_config, options))))
         }

@@ -6,4 +6,5 @@ mod conpaas;
 mod faults;
 mod jsonrpc2;
 mod support;
+mod tls;
 mod types;

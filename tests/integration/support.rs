@@ -55,6 +55,8 @@ pub struct AgentSetup {
     pub config: PathBuf,
     /// The precompiled-component cache (shared by every test unless changed).
     pub cache_dir: PathBuf,
+    /// More arguments for `paasm agent`.
+    pub extra_args: Vec<String>,
     /// A `ulimit -v` in KiB to run the agent under, to see how it copes with little address
     /// space.
     pub address_space_kib: Option<u64>,
@@ -83,6 +85,7 @@ impl AgentSetup {
             dir,
             config,
             cache_dir: cache_dir(),
+            extra_args: Vec::new(),
             address_space_kib: None,
         }
     }
@@ -110,7 +113,8 @@ impl AgentSetup {
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--cache-dir")
-            .arg(&self.cache_dir);
+            .arg(&self.cache_dir)
+            .args(&self.extra_args);
         cmd
     }
 
@@ -140,15 +144,16 @@ impl AgentSetup {
 
     /// Starts `paasm agent` serving `component` and waits until it listens.
     pub fn start(self, component: &Path) -> Agent {
-        let (child, addr) = self.spawn(component);
+        let (child, scheme, addr) = self.spawn(component);
         Agent {
             child,
             addr,
+            scheme,
             setup: self,
         }
     }
 
-    fn spawn(&self, component: &Path) -> (Child, SocketAddr) {
+    fn spawn(&self, component: &Path) -> (Child, &'static str, SocketAddr) {
         let mut child = self.spawn_piped(component);
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -170,10 +175,14 @@ impl AgentSetup {
             }
         };
         let url = line
-            .strip_prefix("paasm agent listening on http://")
+            .strip_prefix("paasm agent listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        let addr: SocketAddr = url.parse().expect("listen address");
-        (child, addr)
+        let (scheme, addr) = match url.split_once("://") {
+            Some(("http", addr)) => ("http", addr),
+            Some(("https", addr)) => ("https", addr),
+            _ => panic!("unexpected address {url:?}"),
+        };
+        (child, scheme, addr.parse().expect("listen address"))
     }
 }
 
@@ -181,6 +190,8 @@ impl AgentSetup {
 pub struct Agent {
     child: Child,
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     pub setup: AgentSetup,
 }
 
@@ -208,8 +219,9 @@ impl Agent {
     pub fn restart(&mut self, component: &Path) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr) = self.setup.spawn(component);
+        let (child, scheme, addr) = self.setup.spawn(component);
         self.child = child;
+        self.scheme = scheme;
         self.addr = addr;
     }
 }

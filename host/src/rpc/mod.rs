@@ -7,6 +7,7 @@
 //! - `methods`: the method table read from a component's exported types.
 //! - `values`: JSON to component values and back.
 //! - `openrpc`: the `rpc.discover` document.
+//! - `tls`: HTTPS and mutual TLS from PEM files.
 //!
 //! [`Dispatcher`] is what both dialects call: it owns the method table of one guest plus the
 //! methods the host answers itself.
@@ -16,6 +17,7 @@ mod jsonrpc2;
 pub mod methods;
 mod openrpc;
 mod server;
+pub mod tls;
 pub mod values;
 
 use std::collections::HashMap;

@@ -30,6 +30,8 @@ use super::{Dispatcher, conpaas, jsonrpc2};
 const MAX_JSON_BODY: usize = 16 << 20;
 /// The largest multipart (UPLOAD) request body accepted.
 const MAX_UPLOAD_BODY: usize = 64 << 20;
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests may run after shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -67,14 +69,16 @@ pub(super) fn json(status: StatusCode, body: &Value, close: bool) -> HttpRespons
     response
 }
 
-/// Serves `dispatcher` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish for a few seconds.
+/// Serves `dispatcher` on `listener` (over TLS when `tls` is given) until `shutdown`
+/// completes, then lets in-flight requests finish for a few seconds.
 pub async fn serve(
     listener: TcpListener,
     dispatcher: Arc<Dispatcher>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -89,20 +93,20 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let dispatcher = dispatcher.clone();
-                let service = service_fn(move |req| {
-                    let dispatcher = dispatcher.clone();
-                    async move { Ok::<_, Infallible>(handle(&dispatcher, req, peer).await) }
-                });
-                let conn = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, "connection ended with an error: {e}");
+                match &acceptor {
+                    None => spawn_connection(stream, peer, dispatcher.clone(), graceful.watcher()),
+                    Some(acceptor) => {
+                        let accept = acceptor.accept(stream);
+                        let (dispatcher, watcher) = (dispatcher.clone(), graceful.watcher());
+                        tokio::spawn(async move {
+                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accept).await {
+                                Ok(Ok(stream)) => spawn_connection(stream, peer, dispatcher, watcher),
+                                Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
+                                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                            }
+                        });
                     }
-                });
+                }
             }
             () = &mut shutdown => break,
         }
@@ -114,6 +118,31 @@ pub async fn serve(
             tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
         }
     }
+}
+
+/// Serves HTTP/1.1 on one accepted connection. When a reply asks to close the connection,
+/// hyper shuts the stream down, which for TLS sends `close_notify` first.
+fn spawn_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    dispatcher: Arc<Dispatcher>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let dispatcher = dispatcher.clone();
+        async move { Ok::<_, Infallible>(handle(&dispatcher, req, peer).await) }
+    });
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), service);
+    let conn = watcher.watch(conn);
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(%peer, "connection ended with an error: {e}");
+        }
+    });
 }
 
 async fn handle(dispatcher: &Dispatcher, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {

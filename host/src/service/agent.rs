@@ -19,6 +19,7 @@ use super::{WasmSettings, wasm_settings};
 use crate::config::IniConfig;
 use crate::engine::{Guest, Runtime, RuntimeOptions, digest};
 use crate::platform::{PlatformHost, StateStore};
+use crate::rpc::tls::{TlsFiles, server_config};
 use crate::rpc::{Builtin, Dispatcher, Params, Verb};
 
 /// The section and variables every agent configuration must have (the seed's list).
@@ -40,6 +41,8 @@ pub struct AgentOptions {
     pub component: PathBuf,
     pub listen: String,
     pub cache_dir: Option<PathBuf>,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 /// An agent configuration that passed the seed's checks.
@@ -157,9 +160,15 @@ pub async fn run_hook(guest: &Guest, hook: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs the agent until SIGINT or SIGTERM. Prints `paasm agent listening on http://ADDR` on
-/// stdout once the port is open.
+/// Runs the agent until SIGINT or SIGTERM. Prints `paasm agent listening on http://ADDR` (or
+/// `https://`) on stdout once the port is open.
 pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
+    let tls = options
+        .tls
+        .as_ref()
+        .map(server_config)
+        .transpose()
+        .context("cannot set up TLS")?;
     let agent = Agent::load(config, &options).await?;
     let addr: SocketAddr = tokio::net::lookup_host(&options.listen)
         .await
@@ -175,13 +184,14 @@ pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, "agent listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%local, scheme, "agent listening");
     {
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "paasm agent listening on http://{local}")?;
+        writeln!(stdout, "paasm agent listening on {scheme}://{local}")?;
         stdout.flush()?;
     }
-    crate::rpc::serve(listener, agent.dispatcher.clone(), shutdown_signal()).await;
+    crate::rpc::serve(listener, agent.dispatcher.clone(), tls, shutdown_signal()).await;
     tracing::info!("agent stopping");
     if let Err(e) = run_hook(&agent.guest, "on-shutdown").await {
         tracing::warn!("{e:#}");
