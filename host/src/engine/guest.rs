@@ -176,11 +176,11 @@ impl Guest {
     pub async fn call(&self, func: &ExportedFunc, params: &[Val]) -> Result<Vec<Val>, GuestError> {
         let result_count = func.ty.results().len();
         let deadline = Instant::now() + self.limits.timeout;
-        let mut warm = match self.policy {
+        let warm = match self.policy {
             InstancePolicy::Fresh => None,
             InstancePolicy::Reuse { .. } => self.take_warm(),
         };
-        let (mut store, instance, calls) = match warm.take() {
+        let (mut store, instance, calls) = match warm {
             Some(mut w) => {
                 w.store.data_mut().begin_call(deadline);
                 w.store.set_epoch_deadline(1);
@@ -229,8 +229,8 @@ impl Guest {
         }
     }
 
-    /// Calls a function by interface and name, if the component exports it (used for the
-    /// lifecycle hooks, which are optional).
+    /// Finds a function by interface (`pkg:ns/iface`, any version) and name, if the component
+    /// exports it (used for the lifecycle hooks, which are optional).
     pub fn find(&self, interface: &str, name: &str) -> Option<ExportedFunc> {
         self.exports().into_iter().find(|f| {
             f.name == name
@@ -283,7 +283,8 @@ impl Guest {
         e: wasmtime::Error,
         phase: &str,
     ) -> GuestError {
-        let (_, stderr) = store.data_mut().take_output();
+        let (stdout, stderr) = store.data_mut().take_output();
+        log_output(&self.name, &stdout, &stderr);
         let mut error = self.describe(store, e);
         error.message = format!("{phase} of {} failed: {}", self.name, error.message);
         error.stderr = stderr;
