@@ -6,12 +6,14 @@
 //!
 //! - [`config`]: the seed's INI configuration files.
 //! - [`engine`]: wasmtime, the component cache, stores, limits; the only user of `bindgen!`.
+//! - [`iaas`]: contextualization of the nodes a service runs on.
 //! - [`platform`]: the host side of the `paasm:platform` imports.
 //! - [`rpc`]: the HTTP server, the ConPaaS and JSON-RPC 2.0 dialects, typed methods from WIT.
 //! - [`service`]: the roles a node runs (agent now; manager next).
 
 pub mod config;
 pub mod engine;
+pub mod iaas;
 pub mod platform;
 pub mod rpc;
 pub mod service;

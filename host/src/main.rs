@@ -1,6 +1,7 @@
 //! The `paasm` command line: a thin layer over the library that parses arguments, sets up
 //! logging and turns errors into messages and exit codes.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,6 +16,7 @@ use paasm::config::IniConfig;
 use paasm::engine::{
     CallLimits, InstancePolicy, Runtime, RuntimeOptions, default_cache_dir, digest,
 };
+use paasm::iaas::context::{ConfigTree, Role, substitute_dollar, substitute_percent};
 use paasm::platform::{PlatformHost, StateStore};
 use paasm::rpc::Dispatcher;
 use paasm::rpc::tls::TlsFiles;
@@ -56,6 +58,24 @@ enum Command {
         /// Require client certificates signed by this CA (PEM): mutual TLS.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_client_ca: Option<PathBuf>,
+    },
+    /// Print the boot script a node of a service would run (contextualization).
+    Context {
+        /// The service (its annexes and start scripts are used when present).
+        #[arg(long)]
+        service: String,
+        /// The node's role.
+        #[arg(long, value_parser = ["manager", "agent"])]
+        role: String,
+        /// The cloud the node boots on.
+        #[arg(long, default_value = "local")]
+        cloud: String,
+        /// The configuration tree [default: $PAASM_CONFIG_DIR or ./config].
+        #[arg(long, value_name = "DIR")]
+        config_dir: Option<PathBuf>,
+        /// A substitution: `%NAME%` for managers, `$NAME` for agents (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+        vars: Vec<(String, String)>,
     },
     /// Print the OpenRPC document of a component: the methods it would serve.
     Inspect {
@@ -103,6 +123,16 @@ fn main() -> ExitCode {
                 }),
             };
             exit(runtime().and_then(|rt| rt.block_on(agent::run(agent_config, options))))
+        }
+        Command::Context {
+            service,
+            role,
+            cloud,
+            config_dir,
+            vars,
+        } => {
+            let _ = init_logging(None);
+            exit(context(&service, &role, &cloud, config_dir, vars))
         }
         Command::Inspect { component } => {
             let _ = init_logging(None);
@@ -155,6 +185,35 @@ fn init_logging(log_file: Option<&Path>) -> Result<()> {
             .with_writer(std::io::stderr)
             .init(),
     }
+    Ok(())
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, found {text:?}")),
+    }
+}
+
+fn context(
+    service: &str,
+    role: &str,
+    cloud: &str,
+    config_dir: Option<PathBuf>,
+    vars: Vec<(String, String)>,
+) -> Result<()> {
+    let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+    let dir = config_dir
+        .or_else(|| std::env::var_os("PAASM_CONFIG_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("config"));
+    let tree = ConfigTree::new(dir);
+    let script = tree.script(role, service, cloud)?;
+    let vars: BTreeMap<String, String> = vars.into_iter().collect();
+    let script = match role {
+        Role::Manager => substitute_percent(&script, &vars),
+        Role::Agent => substitute_dollar(&script, &vars),
+    };
+    print!("{script}");
     Ok(())
 }
 

@@ -152,3 +152,104 @@ fn without_address_space_for_the_pool_the_agent_falls_back() {
     );
     assert!(log.contains("pooling=false"), "{log}");
 }
+
+#[test]
+fn the_helloworld_agent_script_boots_as_the_seed_describes() {
+    let config_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let output = std::process::Command::new(crate::support::paasm_bin())
+        .args([
+            "context",
+            "--service",
+            "helloworld",
+            "--role",
+            "agent",
+            "--cloud",
+            "local",
+        ])
+        .args(["--var", "STRING=helloworld"])
+        .arg("--config-dir")
+        .arg(&config_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let script = String::from_utf8(output.stdout).unwrap();
+    // The service annex, with the manager's replacement applied, inside the config heredoc.
+    let heredoc = script
+        .split("cat <<EOF > $ROOT_DIR/config.cfg\n")
+        .nth(1)
+        .expect("config heredoc");
+    let config = heredoc.split("\nEOF\n").next().unwrap();
+    assert!(config.contains("[agent]"), "{config}");
+    assert!(
+        config.contains("STRING_TO_GENERATE = helloworld"),
+        "{config}"
+    );
+    // Unknown names are left for bash at boot.
+    assert!(config.contains("LOG_FILE = $LOG_FILE"), "{config}");
+
+    // Run it the way a node boots, with `paasm` stubbed out, and check the configuration the
+    // agent would start with passes the agent's own checks.
+    let node = tempfile::tempdir().unwrap();
+    let stub = node.path().join("paasm-stub");
+    std::fs::write(&stub, "#!/bin/sh\necho \"$@\" > \"$NODE_DIR/started\"\n").unwrap();
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("NODE_DIR", node.path())
+        .env("NODE_IP", "127.0.0.9")
+        .env("PAASM_BIN", &stub)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let written = std::fs::read_to_string(node.path().join("config.cfg")).unwrap();
+    let root = node.path().display().to_string();
+    assert!(
+        written.contains(&format!("LOG_FILE = {root}/var/log/paasm-agent.log")),
+        "{written}"
+    );
+    assert!(written.contains("MY_IP = 127.0.0.9"), "{written}");
+    for _ in 0..100 {
+        if node.path().join("started").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let started = std::fs::read_to_string(node.path().join("started")).unwrap();
+    assert!(
+        started.contains("agent --config") && started.contains("127.0.0.9:5555"),
+        "{started}"
+    );
+
+    // A service start script replaces the default one.
+    let tree = tempfile::tempdir().unwrap();
+    let copy = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&config_dir)
+        .arg(tree.path().join("config"))
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    std::fs::write(
+        tree.path()
+            .join("config/scripts/agent/helloworld-agent-start"),
+        "echo helloworld starts its own way\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(crate::support::paasm_bin())
+        .args(["context", "--service", "helloworld", "--role", "agent"])
+        .arg("--config-dir")
+        .arg(tree.path().join("config"))
+        .output()
+        .unwrap();
+    let script = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        script.ends_with("EOF\necho helloworld starts its own way\n"),
+        "{script}"
+    );
+    assert!(!script.contains("--component"), "{script}");
+}
