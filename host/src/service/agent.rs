@@ -169,7 +169,6 @@ pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
         .map(server_config)
         .transpose()
         .context("cannot set up TLS")?;
-    let agent = Agent::load(config, &options).await?;
     let addr: SocketAddr = tokio::net::lookup_host(&options.listen)
         .await
         .with_context(|| {
@@ -180,6 +179,7 @@ pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
         })?
         .next()
         .with_context(|| format!("listen address {:?} resolves to nothing", options.listen))?;
+    let agent = Agent::load(config, &options).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
