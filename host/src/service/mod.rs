@@ -1,10 +1,12 @@
 //! Service roles: what a node runs. The agent role serves one agent component; the manager
-//! role (lifecycle, nodes, billing) builds on the same pieces.
+//! role (lifecycle, nodes, billing) builds on the same pieces, starting with the standard
+//! lifecycle in `state`.
 //!
 //! Settings common to every role live here: the `[wasm]` section of a role's configuration
 //! file, which sets the limits and instance policy of its component.
 
 pub mod agent;
+pub mod state;
 
 use std::time::Duration;
 
