@@ -1,6 +1,11 @@
-//! The IaaS layer: how nodes are described to the clouds they boot on.
+//! The IaaS layer: the clouds a service's nodes run on and how those nodes boot.
 //!
-//! Today: contextualization, the boot script of a node assembled from the configuration tree
-//! (`context`). The controller and the cloud drivers build on it.
+//! - `context`: contextualization, a node's boot script assembled from the configuration tree.
+//! - `cloud`: the driver interface (start instances from a script, kill, list).
+//! - `local`: the embedded default driver, nodes as process trees on loopback addresses.
+//!
+//! The controller (create nodes, wait for their agents, replace failures) builds on these.
 
+pub mod cloud;
 pub mod context;
+pub mod local;
