@@ -3,6 +3,7 @@
 
 mod agent;
 mod conpaas;
+mod controller;
 mod faults;
 mod jsonrpc2;
 mod support;
