@@ -232,3 +232,53 @@ fn uploads_take_files_and_text_fields() {
     );
     assert_eq!(reply.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_speaks_the_dialect_to_a_real_agent() {
+    use paasm::rpc::Verb;
+    use paasm::rpc::client::{ClientError, call};
+    use std::time::Duration;
+
+    let agent = helloworld();
+    let none = serde_json::Map::new();
+    let timeout = Duration::from_secs(10);
+    let err = call(agent.addr, Verb::Get, "get_helloworld", &none, timeout)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::Remote("ERROR: Wrong state to get_helloworld".into())
+    );
+    assert_eq!(
+        call(agent.addr, Verb::Post, "startup", &none, timeout)
+            .await
+            .unwrap(),
+        json!({})
+    );
+    let reply = call(agent.addr, Verb::Get, "get_helloworld", &none, timeout)
+        .await
+        .unwrap();
+    assert_eq!(reply, json!({"result": "helloworld-test"}));
+    // A method in the wrong namespace is a protocol failure (404), not an agent error.
+    let err = call(agent.addr, Verb::Post, "get_helloworld", &none, timeout)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Transport { message, .. } if message.contains("404")),
+        "{err}"
+    );
+    // Params travel too, URL-encoded on GET.
+    let types = AgentSetup::new("").start(&component("test-types"));
+    let mut params = serde_json::Map::new();
+    params.insert("value".into(), json!("a b&c=d"));
+    let reply = call(types.addr, Verb::Get, "echo_string", &params, timeout)
+        .await
+        .unwrap();
+    assert_eq!(reply, json!("a b&c=d"));
+    // Nothing listening: a transport failure.
+    let closed = std::net::SocketAddr::new(types.addr.ip(), 1);
+    let err = call(closed, Verb::Get, "x", &none, timeout)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Transport { .. }), "{err}");
+}

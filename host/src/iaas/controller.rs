@@ -12,10 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-
 use super::cloud::{Cloud, CloudError, Instance};
+use crate::rpc::{Verb, client};
 
 /// Settings of the controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,39 +220,14 @@ impl Controller {
 
 /// One liveness probe, exactly as the original manager's client sends it.
 pub async fn check_agent_process(addr: SocketAddr) -> Result<(), String> {
-    let probe = async {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(conn);
-        let request = hyper::Request::get("/?method=check_agent_process&id=1")
-            .header("Host", addr.to_string())
-            .header("Content-Type", "application/json")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request: {e}"))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reply: {e}"))?
-            .to_bytes();
-        let reply: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| format!("HTTP {status}, not JSON: {e}"))?;
-        match reply.get("error") {
-            Some(serde_json::Value::Null) | None if status.is_success() => Ok(()),
-            _ => Err(format!("HTTP {status}: {reply}")),
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), probe)
-        .await
-        .map_err(|_| "no reply within 5s".to_string())?
+    client::call(
+        addr,
+        Verb::Get,
+        "check_agent_process",
+        &serde_json::Map::new(),
+        Duration::from_secs(5),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| e.to_string())
 }

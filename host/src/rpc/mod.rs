@@ -3,6 +3,7 @@
 //! - `server`: hyper 1 accept loop and the HTTP-level rules (path `/` only, Content-Type
 //!   required, verbs, body limits), then hands the request to a dialect.
 //! - `conpaas`: the original ConPaaS envelope, byte-compatible with its clients.
+//! - `client`: the same dialect from the calling side (a manager calling its agents).
 //! - `jsonrpc2`: JSON-RPC 2.0 (error objects, batches, notifications).
 //! - `methods`: the method table read from a component's exported types.
 //! - `values`: JSON to component values and back.
@@ -12,6 +13,7 @@
 //! [`Dispatcher`] is what both dialects call: it owns the method table of one guest plus the
 //! methods the host answers itself.
 
+pub mod client;
 mod conpaas;
 mod jsonrpc2;
 pub mod methods;
