@@ -39,12 +39,13 @@ exec "{bin}" agent --config config.cfg --component "{component}" --listen "$NODE
 async fn nodes_boot_answer_and_are_replaced_within_bounds() {
     let base = tempfile::tempdir().unwrap();
     let local = Arc::new(LocalCloud::new("local", base.path()));
-    let mut controller = Controller::new(ControllerOptions {
+    let options = ControllerOptions {
         agent_port: 5555,
         boot_timeout: Duration::from_secs(60),
         poll_interval: Duration::from_millis(100),
         max_attempts: 2,
-    });
+    };
+    let mut controller = Controller::new(options);
     controller.add_cloud(local.clone());
 
     let nodes = controller
@@ -70,10 +71,8 @@ async fn nodes_boot_answer_and_are_replaced_within_bounds() {
 
     // Nodes whose agent never answers: two rounds of replacements, then a clear failure.
     let mut impatient = Controller::new(ControllerOptions {
-        agent_port: 5555,
         boot_timeout: Duration::from_millis(500),
-        poll_interval: Duration::from_millis(100),
-        max_attempts: 2,
+        ..options
     });
     impatient.add_cloud(local.clone());
     let err = impatient

@@ -89,19 +89,29 @@ fn body_json(response: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
 }
 
+/// An agent setup serving HTTPS with a fresh PKI, optionally requiring client certificates.
+fn tls_setup(require_client_cert: bool) -> (AgentSetup, Pki) {
+    let mut setup = AgentSetup::new("");
+    let pki = write_pki(setup.dir.path());
+    let file = |name: &str| setup.dir.path().join(name).display().to_string();
+    let mut args = vec![
+        "--tls-cert".to_string(),
+        file("cert.pem"),
+        "--tls-key".to_string(),
+        file("key.pem"),
+    ];
+    if require_client_cert {
+        args.extend(["--tls-client-ca".to_string(), file("ca.pem")]);
+    }
+    setup.extra_args = args;
+    (setup, pki)
+}
+
 const GET_CHECK: &str = "GET /?method=check_agent_process&id=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\r\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn conpaas_replies_over_tls_end_with_close_notify() {
-    let mut setup = AgentSetup::new("");
-    let pki = write_pki(setup.dir.path());
-    let dir = setup.dir.path().to_path_buf();
-    setup.extra_args = vec![
-        "--tls-cert".into(),
-        dir.join("cert.pem").display().to_string(),
-        "--tls-key".into(),
-        dir.join("key.pem").display().to_string(),
-    ];
+    let (setup, pki) = tls_setup(false);
     let agent = setup.start(&component("helloworld-agent"));
     assert_eq!(agent.scheme, "https");
     let response = exchange(agent.addr, client_config(&pki, false), GET_CHECK)
@@ -112,8 +122,14 @@ async fn conpaas_replies_over_tls_end_with_close_notify() {
         json!({"result": {}, "error": null, "id": "1"})
     );
     // Plain HTTP on a TLS port gets nowhere, and the agent keeps serving.
-    let plain = std::net::TcpStream::connect(agent.addr).unwrap();
-    drop(plain);
+    let mut plain = tokio::net::TcpStream::connect(agent.addr).await.unwrap();
+    plain.write_all(GET_CHECK.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    let _ = tokio::time::timeout(crate::support::IO_TIMEOUT, plain.read_to_end(&mut bytes)).await;
+    assert!(
+        !bytes.starts_with(b"HTTP/1.1 200"),
+        "plain HTTP was answered"
+    );
     let response = exchange(agent.addr, client_config(&pki, false), GET_CHECK)
         .await
         .unwrap();
@@ -122,17 +138,7 @@ async fn conpaas_replies_over_tls_end_with_close_notify() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mutual_tls_admits_only_clients_the_ca_signed() {
-    let mut setup = AgentSetup::new("");
-    let pki = write_pki(setup.dir.path());
-    let dir = setup.dir.path().to_path_buf();
-    setup.extra_args = vec![
-        "--tls-cert".into(),
-        dir.join("cert.pem").display().to_string(),
-        "--tls-key".into(),
-        dir.join("key.pem").display().to_string(),
-        "--tls-client-ca".into(),
-        dir.join("ca.pem").display().to_string(),
-    ];
+    let (setup, pki) = tls_setup(true);
     let agent = setup.start(&component("helloworld-agent"));
     let response = exchange(agent.addr, client_config(&pki, true), GET_CHECK)
         .await
