@@ -96,39 +96,56 @@ impl LocalCloud {
     }
 }
 
+impl LocalCloud {
+    fn start_one(&self, script: &str) -> Result<Instance, CloudError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(ip) = self.free_ip(&state) else {
+            return Err(self.error(format!(
+                "no free loopback address for another node ({} running)",
+                state.nodes.len()
+            )));
+        };
+        let vmid = state.next_vmid.to_string();
+        state.next_vmid += 1;
+        let child = self.boot(&vmid, &ip, script)?;
+        state.nodes.insert(
+            vmid.clone(),
+            Node {
+                ip: ip.clone(),
+                child,
+            },
+        );
+        Ok(Instance {
+            vmid,
+            private_ip: ip.clone(),
+            ip,
+            state: InstanceState::Running,
+        })
+    }
+}
+
 impl Cloud for LocalCloud {
     fn name(&self) -> &str {
         &self.name
     }
 
+    /// Starts all `count` nodes or none: when one cannot start, the ones this call already
+    /// started are killed before the error is returned.
     fn new_instances(&self, count: usize, script: &str) -> Result<Vec<Instance>, CloudError> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut started = Vec::with_capacity(count);
-        for _ in 0..count {
-            let Some(ip) = self.free_ip(&state) else {
-                return Err(self.error(format!(
-                    "no free loopback address for another node ({} running)",
-                    state.nodes.len()
-                )));
-            };
-            let vmid = state.next_vmid.to_string();
-            state.next_vmid += 1;
-            let child = self.boot(&vmid, &ip, script)?;
-            state.nodes.insert(
-                vmid.clone(),
-                Node {
-                    ip: ip.clone(),
-                    child,
-                },
-            );
-            started.push(Instance {
-                vmid,
-                private_ip: ip.clone(),
-                ip,
-                state: InstanceState::Running,
-            });
+        let outcome = (0..count).try_for_each(|_| {
+            started.push(self.start_one(script)?);
+            Ok(())
+        });
+        match outcome {
+            Ok(()) => Ok(started),
+            Err(e) => {
+                for instance in &started {
+                    let _ = self.kill_instance(&instance.vmid);
+                }
+                Err(e)
+            }
         }
-        Ok(started)
     }
 
     fn kill_instance(&self, vmid: &str) -> Result<(), CloudError> {
@@ -265,6 +282,23 @@ mod tests {
         wait_for(&other);
         drop(cloud);
         assert!(!group_alive(&other), "dropping the driver kills its nodes");
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_met_starts_nothing() {
+        let base = tempfile::tempdir().unwrap();
+        let mut cloud = LocalCloud::new("local", base.path());
+        cloud.octets = 2..=3;
+        let err = cloud
+            .new_instances(3, "sleep 600\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no free loopback address"), "{err}");
+        assert!(
+            cloud.list_vms().unwrap().is_empty(),
+            "the two nodes it started are gone"
+        );
+        assert_eq!(cloud.new_instances(2, "sleep 600\n").unwrap().len(), 2);
     }
 
     #[test]
