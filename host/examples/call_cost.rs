@@ -30,11 +30,11 @@ async fn main() -> Result<()> {
         ..RuntimeOptions::default()
     })?;
     let config = IniConfig::parse("[agent]\nSTRING_TO_GENERATE = helloworld\n")?;
-    let host = Arc::new(PlatformHost {
-        name: "call-cost".into(),
-        config: Arc::new(config),
-        state: StateStore::in_memory("call-cost")?,
-    });
+    let host = Arc::new(PlatformHost::new(
+        "call-cost",
+        Arc::new(config),
+        StateStore::in_memory("call-cost")?,
+    ));
     for (label, policy) in [
         ("fresh", InstancePolicy::Fresh),
         (

@@ -21,6 +21,7 @@ use paasm::platform::{PlatformHost, StateStore};
 use paasm::rpc::Dispatcher;
 use paasm::rpc::tls::TlsFiles;
 use paasm::service::agent::{self, AgentOptions};
+use paasm::service::manager::{self, ConfigSource, ManagerOptions};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +47,44 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(short, long, value_name = "HOST:PORT", default_value = agent::DEFAULT_LISTEN)]
         listen: String,
+        /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Require client certificates signed by this CA (PEM): mutual TLS.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_client_ca: Option<PathBuf>,
+    },
+    /// Serve a service's manager: its lifecycle, nodes and component (the seed's cpsmanager).
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["config", "service"])))]
+    Manager {
+        /// The manager's INI configuration file (as a frontend writes it).
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Assemble the configuration for this service from the configuration tree instead.
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+        /// With --service: the cloud whose configuration and scripts are used.
+        #[arg(long, default_value = "local", requires = "service")]
+        cloud: String,
+        /// With --service: where the manager keeps its configuration, database, log and nodes
+        /// [default: var/<service>].
+        #[arg(long = "var", value_name = "DIR", requires = "service")]
+        var_dir: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(short, long, value_name = "HOST:PORT", default_value = manager::DEFAULT_LISTEN)]
+        listen: String,
+        /// The configuration tree [default: $PAASM_CONFIG_DIR or ./config].
+        #[arg(long, value_name = "DIR")]
+        config_dir: Option<PathBuf>,
+        /// The installed service packages [default: $PAASM_SERVICES_DIR or ./services].
+        #[arg(long, value_name = "DIR")]
+        services_dir: Option<PathBuf>,
         /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
@@ -124,6 +163,56 @@ fn main() -> ExitCode {
             };
             exit(runtime().and_then(|rt| rt.block_on(agent::run(agent_config, options))))
         }
+        Command::Manager {
+            config,
+            service,
+            cloud,
+            var_dir,
+            listen,
+            config_dir,
+            services_dir,
+            cache_dir,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+        } => {
+            let source = match (config, service) {
+                (Some(path), _) => ConfigSource::File(path),
+                (None, Some(name)) => ConfigSource::Service {
+                    var: var_dir.unwrap_or_else(|| Path::new("var").join(&name)),
+                    name,
+                    cloud,
+                },
+                (None, None) => unreachable!("clap requires --config or --service"),
+            };
+            let options = ManagerOptions {
+                source,
+                listen,
+                config_dir: dir_option(config_dir, "PAASM_CONFIG_DIR", "config"),
+                services_dir: dir_option(services_dir, "PAASM_SERVICES_DIR", "services"),
+                cache_dir: cache_dir.or_else(default_cache_dir),
+                tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
+                    cert,
+                    key,
+                    client_ca: tls_client_ca,
+                }),
+            };
+            let prepared = match manager::prepare(&options) {
+                Ok(p) => p,
+                Err(messages) => {
+                    for message in messages {
+                        eprintln!("{message}");
+                    }
+                    return ExitCode::from(1);
+                }
+            };
+            let log_file = prepared.ini.get("manager", "LOG_FILE").map(PathBuf::from);
+            if let Err(e) = init_logging(log_file.as_deref()) {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(1);
+            }
+            exit(runtime().and_then(|rt| rt.block_on(manager::run(prepared, options))))
+        }
         Command::Context {
             service,
             role,
@@ -188,6 +277,13 @@ fn init_logging(log_file: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// A directory from its option, else from the environment variable, else the default.
+fn dir_option(option: Option<PathBuf>, env: &str, default: &str) -> PathBuf {
+    option
+        .or_else(|| std::env::var_os(env).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
 fn parse_var(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
@@ -203,10 +299,7 @@ fn context(
     vars: Vec<(String, String)>,
 ) -> Result<()> {
     let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-    let dir = config_dir
-        .or_else(|| std::env::var_os("PAASM_CONFIG_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("config"));
-    let tree = ConfigTree::new(dir);
+    let tree = ConfigTree::new(dir_option(config_dir, "PAASM_CONFIG_DIR", "config"));
     let script = tree.script(role, service, cloud)?;
     let vars: BTreeMap<String, String> = vars.into_iter().collect();
     let script = match role {
@@ -224,11 +317,11 @@ async fn inspect(path: &Path) -> Result<()> {
         .and_then(|s| s.to_str())
         .unwrap_or("component")
         .to_string();
-    let host = Arc::new(PlatformHost {
-        name: name.clone(),
-        config: Arc::new(IniConfig::default()),
-        state: StateStore::in_memory(&name)?,
-    });
+    let host = Arc::new(PlatformHost::new(
+        name.clone(),
+        Arc::new(IniConfig::default()),
+        StateStore::in_memory(&name)?,
+    ));
     let runtime = Runtime::new(&RuntimeOptions::default())?;
     let guest = runtime
         .load(

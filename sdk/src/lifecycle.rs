@@ -15,11 +15,13 @@
 //!
 //! A component that exports nothing but the lifecycle (no `queries`, `commands` or `uploads`)
 //! needs no bindings of its own: `paasm_sdk::bindings::export_agent!(Component);` exports the
-//! SDK's `paasm:service/agent` world directly.
+//! SDK's lifecycle directly. Despite its name it serves a manager as well: the component
+//! imports only what its code calls.
 
-/// One IaaS node of the service, as passed to [`Lifecycle::on_nodes_added`] and
-/// [`Lifecycle::on_nodes_removing`].
-pub use crate::bindings::paasm::service::types::Node;
+/// One IaaS node of the service (`paasm:platform/types.node`), as passed to
+/// [`Lifecycle::on_nodes_added`] and [`Lifecycle::on_nodes_removing`] and returned by
+/// [`crate::controller`].
+pub use crate::bindings::paasm::platform::types::Node;
 
 /// The hooks the host calls around the lifecycle it owns. Every method has a default that
 /// does nothing and succeeds, so `impl Lifecycle for Component {}` is a valid service.
@@ -84,10 +86,12 @@ impl<T: Lifecycle> crate::bindings::exports::paasm::service::lifecycle::Guest fo
 /// Implements the guest's generated `paasm:service/lifecycle` trait by delegating every hook
 /// to the type's [`Lifecycle`] implementation.
 ///
-/// A guest whose world includes `paasm:service/agent@0.1.0` gets its own lifecycle `Guest`
-/// trait from `wit_bindgen::generate!` (`wit-bindgen` always generates exports), and its own
-/// `export!` macro exports it together with the guest's method interfaces. This macro fills
-/// that trait in, so the guest writes only the hooks it overrides in `impl Lifecycle`.
+/// A guest whose world includes `paasm:service/agent@0.1.0` or `paasm:service/manager@0.1.0`
+/// gets its own lifecycle `Guest` trait from `wit_bindgen::generate!` (`wit-bindgen` always
+/// generates exports), and its own `export!` macro exports it together with the guest's method
+/// interfaces. This macro fills that trait in, so the guest writes only the hooks it overrides
+/// in `impl Lifecycle`. The guest's `generate!` must map `paasm:platform/types@0.1.0` onto
+/// [`crate::bindings`] with `with`, so that its hooks take the SDK's [`Node`].
 ///
 /// `export_lifecycle!(Component)` expects the bindings at the crate root (the usual place for
 /// `generate!`); if they live in a module, name it:

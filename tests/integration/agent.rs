@@ -156,6 +156,19 @@ fn without_address_space_for_the_pool_the_agent_falls_back() {
 #[test]
 fn the_helloworld_agent_script_boots_as_the_seed_describes() {
     let config_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    // What a manager serves under /code/, here as files (curl fetches file:// URLs too).
+    let node = tempfile::tempdir().unwrap();
+    let stub = node.path().join("paasm-stub");
+    std::fs::write(&stub, "#!/bin/sh\necho \"$@\" > \"$NODE_DIR/started\"\n").unwrap();
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let source = tempfile::tempdir().unwrap();
+    std::fs::create_dir(source.path().join("code")).unwrap();
+    std::fs::write(source.path().join("code/agent.wasm"), b"component bytes").unwrap();
+    std::fs::write(
+        source.path().join("code/paasm-path"),
+        format!("{}\n", stub.display()),
+    )
+    .unwrap();
     let output = std::process::Command::new(crate::support::paasm_bin())
         .args([
             "context",
@@ -166,7 +179,9 @@ fn the_helloworld_agent_script_boots_as_the_seed_describes() {
             "--cloud",
             "local",
         ])
-        .args(["--var", "STRING=helloworld"])
+        .args(["--var", "STRING=helloworld", "--var", "AGENT_PORT=5555"])
+        .arg("--var")
+        .arg(format!("SOURCE=file://{}", source.path().display()))
         .arg("--config-dir")
         .arg(&config_dir)
         .output()
@@ -193,19 +208,19 @@ fn the_helloworld_agent_script_boots_as_the_seed_describes() {
 
     // Run it the way a node boots, with `paasm` stubbed out, and check the configuration the
     // agent would start with passes the agent's own checks.
-    let node = tempfile::tempdir().unwrap();
-    let stub = node.path().join("paasm-stub");
-    std::fs::write(&stub, "#!/bin/sh\necho \"$@\" > \"$NODE_DIR/started\"\n").unwrap();
-    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let status = std::process::Command::new("bash")
         .arg("-c")
         .arg(&script)
         .env("NODE_DIR", node.path())
         .env("NODE_IP", "127.0.0.9")
-        .env("PAASM_BIN", &stub)
         .status()
         .unwrap();
     assert!(status.success());
+    assert_eq!(
+        std::fs::read(node.path().join("paasm/agent.wasm")).unwrap(),
+        b"component bytes",
+        "the component is fetched from SOURCE"
+    );
     let written = std::fs::read_to_string(node.path().join("config.cfg")).unwrap();
     let root = node.path().display().to_string();
     assert!(

@@ -6,6 +6,7 @@ mod conpaas;
 mod controller;
 mod faults;
 mod jsonrpc2;
+mod managers;
 mod support;
 mod tls;
 mod types;

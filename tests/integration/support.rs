@@ -16,7 +16,7 @@ use serde_json::Value;
 /// How long any single HTTP exchange in a test may take before the test fails.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
@@ -45,7 +45,7 @@ pub fn component(name: &str) -> PathBuf {
 }
 
 /// The precompiled-component cache shared by all tests of a run.
-fn cache_dir() -> PathBuf {
+pub fn cache_dir() -> PathBuf {
     target_dir().join("test-cache")
 }
 
@@ -155,16 +155,8 @@ impl AgentSetup {
 
     fn spawn(&self, component: &Path) -> (Child, &'static str, SocketAddr) {
         let mut child = self.spawn_piped(component);
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next().and_then(Result::ok);
-            let _ = tx.send(first);
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(Some(line)) => line,
+        let line = match first_line(&mut child, Duration::from_secs(120)) {
+            Some(line) => line,
             other => {
                 let _ = child.kill();
                 let output = child.wait_with_output().expect("output");
@@ -184,6 +176,20 @@ impl AgentSetup {
         };
         (child, scheme, addr.parse().expect("listen address"))
     }
+}
+
+/// The first line the child prints on stdout, if it prints one within `timeout`; the rest of
+/// its stdout is drained in the background.
+pub fn first_line(child: &mut Child, timeout: Duration) -> Option<String> {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().and_then(Result::ok);
+        let _ = tx.send(first);
+        for _ in lines {}
+    });
+    rx.recv_timeout(timeout).ok().flatten()
 }
 
 /// A running `paasm agent`; killed when dropped.

@@ -1,5 +1,6 @@
 //! `cargo xtask build-guests`: build the guest workspace for `wasm32-wasip2` and collect each
-//! member's component as `<target>/components/<crate-name>.wasm`.
+//! member's component as `<target>/components/<crate-name>.wasm`, then assemble the service
+//! packages that use them.
 
 use std::fs;
 use std::io::{ErrorKind, Read};
@@ -79,6 +80,7 @@ pub fn build(paths: &Paths) -> Result<Vec<Component>> {
     for c in &components {
         println!("  {:<width$}  {:>10}", c.name, human_size(c.size));
     }
+    crate::services::assemble(paths)?;
     Ok(components)
 }
 

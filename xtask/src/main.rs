@@ -14,6 +14,7 @@ mod cargo;
 mod guests;
 mod paths;
 mod process;
+mod services;
 mod test;
 mod up;
 
@@ -44,14 +45,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Build everything and run an agent serving the helloworld-agent component
+    /// Build everything and run a manager for the helloworld service on the local cloud
     Up {
-        /// Address the agent listens on
-        #[arg(long, default_value = "127.0.0.1:5555")]
+        /// Address the manager listens on
+        #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Instance policy: a fresh instance per call, or warm instances reused
-        #[arg(long, value_enum, default_value_t = agent::Instances::Fresh)]
-        instances: agent::Instances,
     },
     /// Benchmark the agent (fresh and reuse) against a native hyper server; writes BENCHMARKS.md
     Bench(BenchArgs),
@@ -89,9 +87,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::BuildGuests => paths::Paths::discover().and_then(|p| guests::build(&p).map(|_| 0)),
         Command::Test { args } => paths::Paths::discover().and_then(|p| test::run(&p, &args)),
-        Command::Up { listen, instances } => {
-            paths::Paths::discover().and_then(|p| up::run(&p, listen, instances))
-        }
+        Command::Up { listen } => paths::Paths::discover().and_then(|p| up::run(&p, listen)),
         Command::Bench(args) => paths::Paths::discover().and_then(|p| bench::run(&p, &args)),
         Command::BenchInternal(args) => bench::run_internal(&args).map(|_| 0),
         Command::NativeServer => bench::native::serve().map(|_| 0),

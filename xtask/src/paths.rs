@@ -44,6 +44,16 @@ impl Paths {
         self.target.join("components")
     }
 
+    /// Where assembled service packages go, one directory each.
+    pub fn services(&self) -> PathBuf {
+        self.target.join("services")
+    }
+
+    /// The default configuration tree.
+    pub fn config_tree(&self) -> PathBuf {
+        self.root.join("config")
+    }
+
     /// The release `paasm` binary.
     pub fn paasm_bin(&self) -> PathBuf {
         self.target.join("release").join(exe("paasm"))

@@ -16,9 +16,12 @@ pub fn run(paths: &Paths, extra: &[String]) -> Result<i32> {
     cmd.args(["test", "--release", "--workspace"])
         .args(extra)
         .env("PAASM_BIN", paths.paasm_bin())
-        .env("PAASM_COMPONENTS", paths.components());
+        .env("PAASM_COMPONENTS", paths.components())
+        .env("PAASM_SERVICES_DIR", paths.services())
+        .env("PAASM_CONFIG_DIR", paths.config_tree());
     eprintln!("    PAASM_BIN={}", paths.paasm_bin().display());
     eprintln!("    PAASM_COMPONENTS={}", paths.components().display());
+    eprintln!("    PAASM_SERVICES_DIR={}", paths.services().display());
     let status = streamed("running the test suite", &mut cmd)?;
     if status.success() {
         return Ok(0);

@@ -12,10 +12,10 @@ wit_bindgen::generate!({
     world: "paasm-examples:helloworld/agent",
     // Reuse the SDK's bindings of the platform imports instead of generating them again.
     with: {
+        "paasm:platform/types@0.1.0": paasm_sdk::bindings::paasm::platform::types,
         "paasm:platform/log@0.1.0": paasm_sdk::bindings::paasm::platform::log,
         "paasm:platform/config@0.1.0": paasm_sdk::bindings::paasm::platform::config,
         "paasm:platform/state@0.1.0": paasm_sdk::bindings::paasm::platform::state,
-        "paasm:service/types@0.1.0": paasm_sdk::bindings::paasm::service::types,
     },
 });
 

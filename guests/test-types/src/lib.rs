@@ -7,10 +7,10 @@ wit_bindgen::generate!({
     path: ["../../wit/platform", "../../wit/service", "wit"],
     world: "paasm-tests:types/agent",
     with: {
+        "paasm:platform/types@0.1.0": paasm_sdk::bindings::paasm::platform::types,
         "paasm:platform/log@0.1.0": paasm_sdk::bindings::paasm::platform::log,
         "paasm:platform/config@0.1.0": paasm_sdk::bindings::paasm::platform::config,
         "paasm:platform/state@0.1.0": paasm_sdk::bindings::paasm::platform::state,
-        "paasm:service/types@0.1.0": paasm_sdk::bindings::paasm::service::types,
     },
 });
 

@@ -349,7 +349,7 @@ fn format_duration(d: Duration) -> String {
 }
 
 fn epoch_callback(ctx: StoreContextMut<'_, StoreState>) -> wasmtime::Result<UpdateDeadline> {
-    if Instant::now() >= ctx.data().deadline {
+    if Instant::now() >= ctx.data().deadline() {
         Ok(UpdateDeadline::Interrupt)
     } else {
         Ok(UpdateDeadline::Yield(1))

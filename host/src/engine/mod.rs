@@ -251,7 +251,7 @@ fn add_platform_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
     fn project(state: &mut StoreState) -> &mut PlatformCtx {
         state.platform()
     }
-    bindings::Imports::add_to_linker::<StoreState, HasSelf<PlatformCtx>>(linker, project)
+    bindings::ManagerImports::add_to_linker::<StoreState, HasSelf<PlatformCtx>>(linker, project)
         .map_err(anyhow::Error::from)
         .context("failed to link the paasm:platform imports")
 }

@@ -99,6 +99,12 @@ impl StoreState {
         }
     }
 
+    /// When the current call must end: its deadline, moved later by the time the call spent
+    /// waiting in async host calls (nodes booting, agents answering).
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline + self.platform.waited()
+    }
+
     /// What the guest wrote to stdout and stderr since the last time this was asked.
     pub(crate) fn take_output(&mut self) -> (String, String) {
         (self.stdout.take(), self.stderr.take())

@@ -74,16 +74,48 @@ pub enum ContextError {
     Name { what: &'static str, name: String },
 }
 
+/// Files a service package brings for one role, replacing the tree's (see
+/// [`ConfigTree::with_overrides`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// The configuration annex, instead of `<role>/<service>-<role>.cfg`.
+    pub annex: Option<String>,
+    /// The start script, instead of `scripts/<role>/<service>-<role>-start` or the default.
+    pub start: Option<String>,
+}
+
 /// The configuration tree nodes are contextualized from.
 #[derive(Debug, Clone)]
 pub struct ConfigTree {
     root: PathBuf,
+    manager: Overrides,
+    agent: Overrides,
 }
 
 impl ConfigTree {
     /// The tree rooted at `root` (the repository's `config/`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            manager: Overrides::default(),
+            agent: Overrides::default(),
+        }
+    }
+
+    /// The same tree, with a service package's own annex and start script for `role`.
+    pub fn with_overrides(mut self, role: Role, overrides: Overrides) -> Self {
+        match role {
+            Role::Manager => self.manager = overrides,
+            Role::Agent => self.agent = overrides,
+        }
+        self
+    }
+
+    fn overrides(&self, role: Role) -> &Overrides {
+        match role {
+            Role::Manager => &self.manager,
+            Role::Agent => &self.agent,
+        }
     }
 
     /// The tree's root directory.
@@ -129,9 +161,11 @@ impl ConfigTree {
             &format!("{role}/default-{role}.cfg"),
             format!("default {role} configuration"),
         )?);
-        if let Some(annex) = self.read_optional(&format!("{role}/{service}-{role}.cfg"))? {
-            parts.push(annex);
-        }
+        let annex = match &self.overrides(role).annex {
+            Some(annex) => Some(annex.clone()),
+            None => self.read_optional(&format!("{role}/{service}-{role}.cfg"))?,
+        };
+        parts.extend(annex);
         Ok(join_parts(&parts))
     }
 
@@ -146,7 +180,11 @@ impl ConfigTree {
             &format!("scripts/{role}/{role}-setup"),
             format!("{role} setup script"),
         )?;
-        let start = match self.read_optional(&format!("scripts/{role}/{service}-{role}-start"))? {
+        let start = match &self.overrides(role).start {
+            Some(start) => Some(start.clone()),
+            None => self.read_optional(&format!("scripts/{role}/{service}-{role}-start"))?,
+        };
+        let start = match start {
             Some(start) => start,
             None => self.read(
                 &format!("scripts/{role}/default-{role}-start"),
@@ -349,6 +387,27 @@ mod tests {
             script.ends_with("[agent]\nLOG_FILE = $LOG_FILE\nEOF\necho default agent start\n"),
             "{script}"
         );
+    }
+
+    #[test]
+    fn a_package_annex_and_start_script_replace_the_trees() {
+        let (_dir, tree) = tree();
+        let tree = tree.with_overrides(
+            Role::Agent,
+            Overrides {
+                annex: Some("GREETING = $STRING\n".into()),
+                start: Some("echo packaged start\n".into()),
+            },
+        );
+        let script = tree.script(Role::Agent, "hello", "local").unwrap();
+        assert!(
+            script
+                .ends_with("LOG_FILE = $LOG_FILE\nGREETING = $STRING\nEOF\necho packaged start\n"),
+            "{script}"
+        );
+        // The manager's files are untouched.
+        let script = tree.script(Role::Manager, "hello", "local").unwrap();
+        assert!(script.ends_with("echo default manager start\n"), "{script}");
     }
 
     #[test]

@@ -164,11 +164,10 @@ impl Controller {
         Ok(ready)
     }
 
-    /// Kills nodes; every failure is logged and returned, none stops the others.
+    /// Kills nodes, all at once; every failure is logged and returned, none stops the others.
     pub async fn delete_nodes(&self, nodes: &[ServiceNode]) -> Vec<String> {
-        let mut errors = Vec::new();
-        for node in nodes {
-            let result = match self.cloud(&node.cloud) {
+        let kills = nodes.iter().map(|node| async move {
+            match self.cloud(&node.cloud) {
                 Ok(cloud) => {
                     let vmid = node.vmid.clone();
                     tokio::task::spawn_blocking(move || cloud.kill_instance(&vmid))
@@ -177,8 +176,12 @@ impl Controller {
                         .and_then(|r| r.map_err(|e| e.to_string()))
                 }
                 Err(e) => Err(e.to_string()),
-            };
-            if let Err(e) = result {
+            }
+        });
+        let outcomes = futures_util::future::join_all(kills).await;
+        let mut errors = Vec::new();
+        for (node, outcome) in nodes.iter().zip(outcomes) {
+            if let Err(e) = outcome {
                 tracing::warn!(node = %node.id, "cannot delete node: {e}");
                 errors.push(format!("node {}: {e}", node.id));
             }

@@ -5,6 +5,11 @@
 //! contextualization script runs with bash in that directory, with `NODE_DIR` and `NODE_IP`
 //! exported, as the leader of a new process group; killing the node signals the whole group
 //! (SIGTERM, then SIGKILL after a grace period), so nothing the script started is left behind.
+//!
+//! Nodes are machines: they outlive the process that asked for them. Each node directory holds
+//! a `node.json` record (id, address, process group), and a driver opened on the same base
+//! directory later (a restarted manager) finds the nodes that are still running and can list
+//! and kill them. Only [`Cloud::kill_instance`] stops a node.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,15 +19,44 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 
 use super::cloud::{Cloud, CloudError, Instance, InstanceState};
 
 /// How long a node's processes get to exit after SIGTERM before SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
+/// The record of a node in its directory.
+const RECORD: &str = "node.json";
+
+/// What a node directory's [`RECORD`] says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    pub vmid: String,
+    pub ip: String,
+    /// The process group of the node's processes (the boot script's pid).
+    pub pgid: i32,
+}
+
 struct Node {
     ip: String,
-    child: Child,
+    pgid: i32,
+    /// The boot script, when this process started it (to reap it).
+    child: Option<Child>,
+}
+
+impl Node {
+    fn group(&self) -> Pid {
+        Pid::from_raw(self.pgid)
+    }
+
+    /// Whether any process of the node is left (signal 0 to the group).
+    fn alive(&mut self) -> bool {
+        if let Some(child) = &mut self.child {
+            let _ = child.try_wait();
+        }
+        killpg(self.group(), None).is_ok()
+    }
 }
 
 /// The local cloud driver.
@@ -41,16 +75,32 @@ struct LocalState {
 }
 
 impl LocalCloud {
-    /// A local cloud named `name` keeping its nodes' directories under `base`.
+    /// A local cloud named `name` keeping its nodes' directories under `base`; nodes a previous
+    /// driver started there and that still run are taken over.
     pub fn new(name: &str, base: &Path) -> Self {
+        let mut state = LocalState {
+            next_vmid: 1,
+            nodes: BTreeMap::new(),
+        };
+        for record in records(base) {
+            if let Ok(n) = record.vmid.parse::<u64>() {
+                state.next_vmid = state.next_vmid.max(n + 1);
+            }
+            let mut node = Node {
+                ip: record.ip,
+                pgid: record.pgid,
+                child: None,
+            };
+            if node.alive() {
+                tracing::info!(cloud = name, vmid = %record.vmid, ip = %node.ip, "found running node");
+                state.nodes.insert(record.vmid, node);
+            }
+        }
         Self {
             name: name.to_string(),
             base: base.to_path_buf(),
             octets: 2..=254,
-            state: Mutex::new(LocalState {
-                next_vmid: 1,
-                nodes: BTreeMap::new(),
-            }),
+            state: Mutex::new(state),
         }
     }
 
@@ -80,7 +130,7 @@ impl LocalCloud {
                 .map(Stdio::from)
                 .map_err(|e| self.error(format!("cannot create {name} in {}: {e}", dir.display())))
         };
-        std::os::unix::process::CommandExt::process_group(
+        let child = std::os::unix::process::CommandExt::process_group(
             Command::new("bash")
                 .arg(&script_path)
                 .current_dir(&dir)
@@ -92,11 +142,22 @@ impl LocalCloud {
             0,
         )
         .spawn()
-        .map_err(|e| self.error(format!("cannot run bash for node {vmid}: {e}")))
+        .map_err(|e| self.error(format!("cannot run bash for node {vmid}: {e}")))?;
+        let record = NodeRecord {
+            vmid: vmid.to_string(),
+            ip: ip.to_string(),
+            pgid: child.id() as i32,
+        };
+        let written = serde_json::to_vec(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(dir.join(RECORD), bytes));
+        if let Err(e) = written {
+            let _ = killpg(Pid::from_raw(record.pgid), Signal::SIGKILL);
+            return Err(self.error(format!("cannot record node {vmid}: {e}")));
+        }
+        Ok(child)
     }
-}
 
-impl LocalCloud {
     fn start_one(&self, script: &str) -> Result<Instance, CloudError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let Some(ip) = self.free_ip(&state) else {
@@ -112,7 +173,8 @@ impl LocalCloud {
             vmid.clone(),
             Node {
                 ip: ip.clone(),
-                child,
+                pgid: child.id() as i32,
+                child: Some(child),
             },
         );
         Ok(Instance {
@@ -122,6 +184,35 @@ impl LocalCloud {
             state: InstanceState::Running,
         })
     }
+}
+
+/// The node records under `base`, in no particular order; unreadable ones are skipped.
+pub fn records(base: &Path) -> Vec<NodeRecord> {
+    std::fs::read_dir(base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join(RECORD)).ok())
+        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+        .collect()
+}
+
+/// Kills every node recorded under `base` that still runs, whoever started it (a safety net
+/// for operators and tests: a manager that died without shutting down leaves its nodes).
+pub fn kill_all(base: &Path) -> usize {
+    let cloud = LocalCloud::new("local", base);
+    let vmids: Vec<String> = cloud
+        .state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .nodes
+        .keys()
+        .cloned()
+        .collect();
+    vmids
+        .iter()
+        .filter(|vmid| cloud.kill_instance(vmid).is_ok())
+        .count()
 }
 
 impl Cloud for LocalCloud {
@@ -148,28 +239,46 @@ impl Cloud for LocalCloud {
         }
     }
 
+    /// Kills the node's whole process group (SIGTERM, then SIGKILL after a grace period) and
+    /// only then forgets it. Killing a node this driver does not know is not an error: it is
+    /// already gone (as with real clouds, termination is idempotent).
     fn kill_instance(&self, vmid: &str) -> Result<(), CloudError> {
-        let mut node = {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            state
-                .nodes
-                .remove(vmid)
-                .ok_or_else(|| self.error(format!("no node {vmid}")))?
+        let group = {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            match state.nodes.get(vmid) {
+                Some(node) => node.group(),
+                None => {
+                    tracing::debug!(cloud = %self.name, vmid, "kill of an unknown node: already gone");
+                    return Ok(());
+                }
+            }
         };
-        let group = Pid::from_raw(node.child.id() as i32);
         // The group outlives its leader when the script started background processes.
         let _ = killpg(group, Signal::SIGTERM);
         let deadline = Instant::now() + KILL_GRACE;
+        let mut gone = false;
         while Instant::now() < deadline {
-            let _ = node.child.try_wait();
-            // Signal 0 probes whether any process of the group is left.
-            if killpg(group, None).is_err() {
-                return Ok(());
+            let alive = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.nodes.get_mut(vmid).is_some_and(Node::alive)
+            };
+            if !alive {
+                gone = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = killpg(group, Signal::SIGKILL);
-        let _ = node.child.wait();
+        if !gone {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+        let node = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.nodes.remove(vmid)
+        };
+        if let Some(mut child) = node.and_then(|n| n.child) {
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(self.base.join(vmid).join(RECORD));
         Ok(())
     }
 
@@ -178,38 +287,17 @@ impl Cloud for LocalCloud {
         Ok(state
             .nodes
             .iter_mut()
-            .map(|(vmid, node)| {
-                let group = Pid::from_raw(node.child.id() as i32);
-                let _ = node.child.try_wait();
-                let alive = killpg(group, None).is_ok();
-                Instance {
-                    vmid: vmid.clone(),
-                    ip: node.ip.clone(),
-                    private_ip: node.ip.clone(),
-                    state: if alive {
-                        InstanceState::Running
-                    } else {
-                        InstanceState::Stopped
-                    },
-                }
+            .map(|(vmid, node)| Instance {
+                vmid: vmid.clone(),
+                ip: node.ip.clone(),
+                private_ip: node.ip.clone(),
+                state: if node.alive() {
+                    InstanceState::Running
+                } else {
+                    InstanceState::Stopped
+                },
             })
             .collect())
-    }
-}
-
-impl Drop for LocalCloud {
-    fn drop(&mut self) {
-        let vmids: Vec<String> = self
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .nodes
-            .keys()
-            .cloned()
-            .collect();
-        for vmid in vmids {
-            let _ = self.kill_instance(&vmid);
-        }
     }
 }
 
@@ -270,18 +358,34 @@ mod tests {
         // Its address is free again.
         let again = cloud.new_instances(1, script).unwrap();
         assert_eq!(again[0].ip, "127.0.0.2");
-        assert!(
-            cloud
-                .kill_instance("nope")
-                .unwrap_err()
-                .to_string()
-                .contains("no node nope")
-        );
+        // Killing twice (or killing what is not there) is not an error.
+        cloud.kill_instance(&nodes[0].vmid).unwrap();
+        cloud.kill_instance("nope").unwrap();
 
         let other = base.path().join(&nodes[1].vmid).join("child.pid");
         wait_for(&other);
         drop(cloud);
-        assert!(!group_alive(&other), "dropping the driver kills its nodes");
+        assert!(
+            group_alive(&other),
+            "nodes outlive the driver that started them"
+        );
+        // A new driver on the same directory takes them over and numbers on from them.
+        let cloud = LocalCloud::new("local", base.path());
+        let listed = cloud.list_vms().unwrap();
+        let vmids: Vec<&str> = listed.iter().map(|i| i.vmid.as_str()).collect();
+        assert_eq!(vmids, [nodes[1].vmid.as_str(), again[0].vmid.as_str()]);
+        assert_eq!(listed[0].ip, "127.0.0.3");
+        let next = cloud.new_instances(1, script).unwrap();
+        assert_eq!(next[0].vmid, "4");
+        cloud.kill_instance(&nodes[1].vmid).unwrap();
+        assert!(!group_alive(&other));
+        assert_eq!(kill_all(base.path()), 2);
+        assert!(
+            LocalCloud::new("local", base.path())
+                .list_vms()
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -299,6 +403,7 @@ mod tests {
             "the two nodes it started are gone"
         );
         assert_eq!(cloud.new_instances(2, "sleep 600\n").unwrap().len(), 2);
+        assert_eq!(kill_all(base.path()), 2);
     }
 
     #[test]

@@ -5,14 +5,22 @@
 //! plus the state writes of the call in progress). The engine reaches a store's context through
 //! [`PlatformView`] and never the other way round, so this module knows nothing of wasmtime's
 //! store layout. One file per WIT interface.
+//!
+//! The manager-only interfaces (`controller`, `agents`) reach the manager through the
+//! [`NodeControl`] trait, which the manager role implements; for any other guest they trap
+//! with a message saying they are for managers.
 
+mod agents;
 mod config;
+pub mod controller;
 mod log;
 mod state;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+pub use controller::{NodeControl, NodeInfo};
 pub use state::{StateError, StateStore};
 
 use crate::config::IniConfig;
@@ -25,6 +33,20 @@ pub struct PlatformHost {
     pub config: Arc<IniConfig>,
     /// The persistent key/value store of this service on this node.
     pub state: StateStore,
+    /// The manager's nodes and agents; `None` for every guest but a manager.
+    pub nodes: Option<Arc<dyn NodeControl>>,
+}
+
+impl PlatformHost {
+    /// The shared part of a guest that is not a manager.
+    pub fn new(name: impl Into<String>, config: Arc<IniConfig>, state: StateStore) -> Self {
+        Self {
+            name: name.into(),
+            config,
+            state,
+            nodes: None,
+        }
+    }
 }
 
 /// The platform context of one store.
@@ -32,6 +54,9 @@ pub struct PlatformCtx {
     host: Arc<PlatformHost>,
     /// State writes of the call in progress: `None` is a delete. Applied by [`Self::commit`].
     pending: BTreeMap<String, Option<Vec<u8>>>,
+    /// Time the call in progress spent waiting in async host calls (nodes booting, agents
+    /// answering); it does not count against the guest's deadline.
+    waited: Duration,
 }
 
 impl PlatformCtx {
@@ -40,12 +65,29 @@ impl PlatformCtx {
         Self {
             host,
             pending: BTreeMap::new(),
+            waited: Duration::ZERO,
         }
     }
 
     /// Forgets anything left from an earlier call on the same store.
     pub fn begin_call(&mut self) {
         self.pending.clear();
+        self.waited = Duration::ZERO;
+    }
+
+    /// How long the call in progress has waited in async host calls.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
+    /// The manager's nodes, or a trap for a guest that is not a manager.
+    fn nodes(&self, interface: &str) -> wasmtime::Result<Arc<dyn NodeControl>> {
+        self.host.nodes.clone().ok_or_else(|| {
+            wasmtime::format_err!(
+                "paasm:platform/{interface} is only available to managers, and {} is not one",
+                self.host.name
+            )
+        })
     }
 
     /// Makes the call's state writes durable and visible, all at once.

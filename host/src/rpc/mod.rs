@@ -108,12 +108,25 @@ pub enum CallError {
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, CallError>> + Send>>;
 
+/// One documented parameter of a host method.
+#[derive(Debug, Clone)]
+pub struct BuiltinParam {
+    pub name: &'static str,
+    pub schema: Value,
+    pub required: bool,
+}
+
 /// A method the host answers itself.
 #[derive(Clone)]
 pub struct Builtin {
     pub verb: Verb,
     pub summary: &'static str,
     pub result_schema: Value,
+    /// The parameters, for the OpenRPC document.
+    pub params: Vec<BuiltinParam>,
+    /// Whether the handler checks its parameters itself; otherwise any parameter is refused
+    /// before the handler runs.
+    own_checks: bool,
     handler: Arc<dyn Fn(Params) -> BoxFuture + Send + Sync>,
 }
 
@@ -128,9 +141,28 @@ impl Builtin {
             verb,
             summary,
             result_schema,
+            params: Vec::new(),
+            own_checks: false,
             handler: Arc::new(move |params| Box::pin(handler(params))),
         }
     }
+
+    /// The same method, receiving its parameters as sent and checking them itself (to answer
+    /// with a service's own error strings); `params` documents them.
+    pub fn checking_params(mut self, params: Vec<BuiltinParam>) -> Self {
+        self.params = params;
+        self.own_checks = true;
+        self
+    }
+}
+
+/// A file a server hands out under `/code/` (a manager's code for its agents).
+#[derive(Debug, Clone)]
+pub enum CodeFile {
+    /// Served from memory.
+    Bytes(Bytes),
+    /// Read from disk at each request.
+    Path(std::path::PathBuf),
 }
 
 /// The name under which the OpenRPC document is served.
@@ -143,6 +175,7 @@ pub struct Dispatcher {
     guest: Arc<Guest>,
     methods: MethodTable,
     builtins: HashMap<String, Builtin>,
+    files: HashMap<String, CodeFile>,
     openrpc: OnceLock<Value>,
 }
 
@@ -166,8 +199,20 @@ impl Dispatcher {
                 .into_iter()
                 .map(|(n, b)| (n.to_string(), b))
                 .collect(),
+            files: HashMap::new(),
             openrpc: OnceLock::new(),
         })
+    }
+
+    /// Also serves `files` under `/code/<name>` (GET, no Content-Type needed).
+    pub fn with_files(mut self, files: impl IntoIterator<Item = (String, CodeFile)>) -> Self {
+        self.files.extend(files);
+        self
+    }
+
+    /// The file served as `/code/<name>`, if any.
+    pub fn file(&self, name: &str) -> Option<&CodeFile> {
+        self.files.get(name)
     }
 
     /// The guest's methods.
@@ -190,7 +235,7 @@ impl Dispatcher {
             if !in_namespace(builtin.verb) {
                 return Err(CallError::MethodNotFound);
             }
-            if !params.is_empty() {
+            if !builtin.own_checks && !params.is_empty() {
                 let key = match &params {
                     Params::Named(m) => m.keys().next().cloned().unwrap_or_default(),
                     Params::Form(f) => f[0].name.clone(),

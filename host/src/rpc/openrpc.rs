@@ -67,7 +67,11 @@ pub(super) fn document(
             "name": name,
             "summary": b.summary,
             "x-verb": b.verb.as_str(),
-            "params": [],
+            "params": b.params.iter().map(|p| json!({
+                "name": p.name,
+                "required": p.required,
+                "schema": p.schema,
+            })).collect::<Vec<_>>(),
             "result": {"name": "result", "schema": b.result_schema},
         }));
     }

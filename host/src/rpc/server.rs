@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use super::{Dispatcher, conpaas, jsonrpc2};
+use super::{CodeFile, Dispatcher, conpaas, jsonrpc2};
 
 /// The largest JSON request body accepted.
 const MAX_JSON_BODY: usize = 16 << 20;
@@ -152,6 +152,11 @@ async fn handle(dispatcher: &Dispatcher, req: Request<Incoming>, peer: SocketAdd
 }
 
 async fn route(dispatcher: &Dispatcher, req: Request<Incoming>) -> HttpResponse {
+    if let Some(name) = req.uri().path().strip_prefix("/code/")
+        && let Some(file) = dispatcher.file(name)
+    {
+        return code_file(name, file, req.method()).await;
+    }
     if req.uri().path() != "/" {
         return text(StatusCode::NOT_FOUND, "not found: only path / is served");
     }
@@ -206,6 +211,46 @@ async fn route(dispatcher: &Dispatcher, req: Request<Incoming>) -> HttpResponse 
         return conpaas::upload(dispatcher, &content_type, body).await;
     }
     unsupported(&mime)
+}
+
+/// A file under `/code/`: GET (or HEAD) only, the bytes as they are.
+async fn code_file(name: &str, file: &CodeFile, method: &Method) -> HttpResponse {
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("method {method} not allowed for /code/{name}: use GET"),
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let bytes = match file {
+        CodeFile::Bytes(bytes) => bytes.clone(),
+        CodeFile::Path(path) => match tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || std::fs::read(path)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(e) => {
+                tracing::warn!("cannot read {}: {e}", path.display());
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("cannot read /code/{name}"),
+                );
+            }
+        },
+    };
+    let mut response = Response::new(Full::new(bytes));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    response
 }
 
 fn unsupported(mime: &str) -> HttpResponse {

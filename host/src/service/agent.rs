@@ -101,11 +101,11 @@ impl Agent {
             _ => Path::new(ini.get("agent", "VAR_CACHE").unwrap_or(".")).join("paasm-state.sqlite"),
         };
         let state = StateStore::open(&state_path, &scope)?;
-        let host = Arc::new(PlatformHost {
-            name: name.clone(),
-            config: Arc::new(ini.clone()),
+        let host = Arc::new(PlatformHost::new(
+            name.clone(),
+            Arc::new(ini.clone()),
             state,
-        });
+        ));
         let runtime = Runtime::new(&RuntimeOptions {
             cache_dir: options.cache_dir.clone(),
             max_memory: config.wasm.limits.memory,

@@ -6,7 +6,10 @@
 //! file, which sets the limits and instance policy of its component.
 
 pub mod agent;
+pub mod manager;
+pub mod package;
 pub mod state;
+pub mod store;
 
 use std::time::Duration;
 

@@ -122,8 +122,23 @@ impl Lifecycle {
         }
     }
 
+    /// A lifecycle as it was saved: its state and history, no operation in progress (call
+    /// [`Lifecycle::recover`] next).
+    pub fn restore(state: ServiceState, history: Vec<StateChange>) -> Self {
+        Self {
+            state,
+            current: None,
+            history,
+        }
+    }
+
     pub fn state(&self) -> ServiceState {
         self.state
+    }
+
+    /// The operation in progress, while the state is transient.
+    pub fn current(&self) -> Option<Operation> {
+        self.current
     }
 
     /// Every change, oldest first.

@@ -1,0 +1,294 @@
+//! Service packages: a directory with a `service.toml` naming a service's components, its
+//! configuration annexes and script overrides. What the seed's registries (`mservices.py`,
+//! `aservices.py`) said in code is this data.
+//!
+//! ```toml
+//! name = "helloworld"
+//! version = "0.1.0"
+//! description = "..."
+//!
+//! [manager]
+//! component = "helloworld-manager.wasm"
+//! config = "helloworld-manager.cfg"    # optional annex, replaces config/manager/<name>-manager.cfg
+//! start = "helloworld-manager-start"   # optional, replaces the default start script
+//!
+//! [agent]
+//! component = "helloworld-agent.wasm"
+//! roles = ["helloworld"]               # optional, default [name]; the first is the default
+//! ```
+//!
+//! Every path is relative to the package directory and must stay inside it. A services
+//! directory holds one package per subdirectory, named after the service.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The manifest file of a package.
+pub const MANIFEST: &str = "service.toml";
+
+/// Why a package cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("unknown service {name:?}: no {MANIFEST} in {dir} (installed: {installed})")]
+    Unknown {
+        name: String,
+        dir: String,
+        installed: String,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The files of one role (manager or agent) in a package.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleManifest {
+    component: String,
+    config: Option<String>,
+    start: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: String,
+    manager: RoleManifest,
+    agent: RoleManifest,
+}
+
+/// One role's files, resolved to paths inside the package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleFiles {
+    pub component: PathBuf,
+    /// An annex replacing the configuration tree's `<name>-<role>.cfg`.
+    pub config: Option<PathBuf>,
+    /// A start script replacing the configuration tree's start script.
+    pub start: Option<PathBuf>,
+}
+
+/// A service package that passed its checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePackage {
+    pub dir: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub manager: RoleFiles,
+    pub agent: RoleFiles,
+    /// The roles agent nodes play, the default first; never empty.
+    pub roles: Vec<String>,
+}
+
+impl ServicePackage {
+    /// Reads and checks the package in `dir`: the manifest's fields, names, and that every
+    /// file it names exists inside the package.
+    pub fn load(dir: &Path) -> Result<Self, PackageError> {
+        let path = dir.join(MANIFEST);
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|source| PackageError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        let invalid = |message: String| PackageError::Invalid {
+            path: display.clone(),
+            message,
+        };
+        let manifest: Manifest = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        check_name("name", &manifest.name).map_err(&invalid)?;
+        if manifest.version.trim().is_empty() {
+            return Err(invalid("\"version\" must not be empty".into()));
+        }
+        if !manifest.manager.roles.is_empty() {
+            return Err(invalid(
+                "\"roles\" belongs in [agent]: the roles agent nodes play".into(),
+            ));
+        }
+        let file = |key: String, value: &str| -> Result<PathBuf, PackageError> {
+            let relative = Path::new(value);
+            if value.is_empty()
+                || relative
+                    .components()
+                    .any(|c| !matches!(c, Component::Normal(_)))
+            {
+                return Err(invalid(format!(
+                    "\"{key}\" must be a relative path inside the package, found {value:?}"
+                )));
+            }
+            let full = dir.join(relative);
+            if !full.is_file() {
+                return Err(invalid(format!(
+                    "\"{key}\" names {value:?}, which is not a file in {}",
+                    dir.display()
+                )));
+            }
+            Ok(full)
+        };
+        let role_files = |role: &str, m: &RoleManifest| -> Result<RoleFiles, PackageError> {
+            Ok(RoleFiles {
+                component: file(format!("{role}.component"), &m.component)?,
+                config: m
+                    .config
+                    .as_deref()
+                    .map(|v| file(format!("{role}.config"), v))
+                    .transpose()?,
+                start: m
+                    .start
+                    .as_deref()
+                    .map(|v| file(format!("{role}.start"), v))
+                    .transpose()?,
+            })
+        };
+        let manager = role_files("manager", &manifest.manager)?;
+        let agent = role_files("agent", &manifest.agent)?;
+        let roles = if manifest.agent.roles.is_empty() {
+            vec![manifest.name.clone()]
+        } else {
+            manifest.agent.roles.clone()
+        };
+        for role in &roles {
+            check_name("agent.roles", role).map_err(&invalid)?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            name: manifest.name,
+            version: manifest.version,
+            description: manifest.description,
+            manager,
+            agent,
+            roles,
+        })
+    }
+
+    /// The package of service `name` in the services directory `services`.
+    pub fn find(services: &Path, name: &str) -> Result<Self, PackageError> {
+        let dir = services.join(name);
+        if check_name("service", name).is_err() || !dir.join(MANIFEST).is_file() {
+            return Err(PackageError::Unknown {
+                name: name.to_string(),
+                dir: services.display().to_string(),
+                installed: match installed(services).as_slice() {
+                    [] => "none".into(),
+                    names => names.join(", "),
+                },
+            });
+        }
+        let package = Self::load(&dir)?;
+        if package.name != name {
+            return Err(PackageError::Invalid {
+                path: dir.join(MANIFEST).display().to_string(),
+                message: format!(
+                    "the package is named {:?} but installed as {name:?}",
+                    package.name
+                ),
+            });
+        }
+        Ok(package)
+    }
+
+    /// The default role of agent nodes.
+    pub fn default_role(&self) -> &str {
+        &self.roles[0]
+    }
+}
+
+/// The names of the packages in a services directory, sorted.
+pub fn installed(services: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(services)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join(MANIFEST).is_file())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+fn check_name(key: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{key}\" must be letters, digits, '-' and '_', found {name:?}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(dir: &Path, manifest: &str, files: &[&str]) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(MANIFEST), manifest).unwrap();
+        for f in files {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+    }
+
+    const HELLO: &str = "name = \"hello\"\nversion = \"1.0\"\n[manager]\ncomponent = \"m.wasm\"\n[agent]\ncomponent = \"a.wasm\"\nstart = \"a-start\"\n";
+
+    #[test]
+    fn a_package_resolves_its_files_and_default_role() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("hello");
+        package(&dir, HELLO, &["m.wasm", "a.wasm", "a-start"]);
+        let p = ServicePackage::find(tmp.path(), "hello").unwrap();
+        assert_eq!(p.manager.component, dir.join("m.wasm"));
+        assert_eq!(p.agent.start, Some(dir.join("a-start")));
+        assert_eq!(p.agent.config, None);
+        assert_eq!(p.roles, ["hello"]);
+        assert_eq!(installed(tmp.path()), ["hello"]);
+    }
+
+    #[test]
+    fn bad_packages_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = ServicePackage::find(tmp.path(), "nope").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown service \"nope\""),
+            "{err}"
+        );
+        assert!(err.to_string().contains("installed: none"), "{err}");
+
+        let dir = tmp.path().join("hello");
+        package(&dir, HELLO, &["m.wasm", "a.wasm"]);
+        let err = ServicePackage::find(tmp.path(), "hello").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"agent.start\" names \"a-start\""),
+            "{err}"
+        );
+
+        package(&dir, &HELLO.replace("a-start", "../a-start"), &[]);
+        let err = ServicePackage::find(tmp.path(), "hello").unwrap_err();
+        assert!(err.to_string().contains("inside the package"), "{err}");
+
+        package(&dir, &HELLO.replace("version", "versoin"), &[]);
+        let err = ServicePackage::find(tmp.path(), "hello").unwrap_err();
+        assert!(err.to_string().contains("versoin"), "{err}");
+
+        package(
+            &dir,
+            &HELLO.replace("name = \"hello\"", "name = \"other\""),
+            &["a-start"],
+        );
+        let err = ServicePackage::find(tmp.path(), "hello").unwrap_err();
+        assert!(err.to_string().contains("installed as \"hello\""), "{err}");
+    }
+}

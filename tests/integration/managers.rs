@@ -1,0 +1,608 @@
+//! Running `paasm manager` for real: a manager process serving the helloworld manager
+//! component, creating real agent nodes on the local cloud (process trees on loopback
+//! addresses booted from the generated contextualization scripts), talking to them, and
+//! recovering its service after being killed.
+//!
+//! Every manager gets its own copy of the configuration tree, with a `helloworld-manager.cfg`
+//! annex choosing a free agent port (so tests running at once never share an agent address)
+//! and short timeouts where a test needs them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{self, paasm_bin};
+
+/// How long a test waits for an operation to reach a stable state.
+const SETTLE: Duration = Duration::from_secs(120);
+
+/// The configuration tree of the repository.
+fn config_tree() -> PathBuf {
+    std::env::var_os("PAASM_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../config"))
+}
+
+/// The assembled service packages.
+fn services_dir() -> PathBuf {
+    std::env::var_os("PAASM_SERVICES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| support::target_dir().join("services"))
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A manager's files: its configuration tree and VAR directory.
+pub struct ManagerSetup {
+    /// Holds the files until the test ends.
+    _dir: tempfile::TempDir,
+    pub tree: PathBuf,
+    pub var: PathBuf,
+}
+
+impl ManagerSetup {
+    /// A copy of the repository's tree whose helloworld manager annex adds `annex`.
+    pub fn new(annex: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("config");
+        copy_tree(&config_tree(), &tree);
+        let port = free_port();
+        std::fs::write(
+            tree.join("manager/helloworld-manager.cfg"),
+            format!("AGENT_PORT = {port}\nNODE_POLL_INTERVAL_MS = 100\n{annex}\n"),
+        )
+        .unwrap();
+        let var = dir.path().join("var");
+        Self {
+            _dir: dir,
+            tree,
+            var,
+        }
+    }
+
+    /// Where the local cloud keeps the nodes' directories.
+    pub fn nodes_dir(&self) -> PathBuf {
+        self.var.join("var/cache/paasm-manager/nodes/iaas")
+    }
+
+    /// The directory of node `vmid`.
+    pub fn node_dir(&self, vmid: &str) -> PathBuf {
+        self.nodes_dir().join(vmid)
+    }
+
+    fn spawn(&self) -> (Child, SocketAddr) {
+        let mut child = Command::new(paasm_bin())
+            .arg("manager")
+            .args(["--service", "helloworld", "--listen", "127.0.0.1:0"])
+            .arg("--var")
+            .arg(&self.var)
+            .arg("--config-dir")
+            .arg(&self.tree)
+            .arg("--services-dir")
+            .arg(services_dir())
+            .arg("--cache-dir")
+            .arg(support::cache_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn paasm manager");
+        let line = support::first_line(&mut child, Duration::from_secs(120));
+        let addr = line
+            .as_deref()
+            .and_then(|l| l.strip_prefix("paasm manager listening on http://"))
+            .and_then(|a| a.parse().ok());
+        match addr {
+            Some(addr) => (child, addr),
+            None => {
+                let _ = child.kill();
+                let output = child.wait_with_output().unwrap();
+                panic!(
+                    "paasm manager did not start ({line:?}); stderr:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+    }
+
+    pub fn start(self) -> Manager {
+        let (child, addr) = self.spawn();
+        Manager {
+            child,
+            addr,
+            setup: self,
+        }
+    }
+}
+
+/// A running manager. Dropping it kills the manager and every node it left.
+pub struct Manager {
+    child: Child,
+    pub addr: SocketAddr,
+    pub setup: ManagerSetup,
+}
+
+impl Manager {
+    /// Calls a GET method; the whole ConPaaS reply envelope.
+    pub fn get(&self, method: &str, params: Option<&Value>) -> Value {
+        let reply = support::get(self.addr, method, params);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    }
+
+    /// Calls a POST method; the whole ConPaaS reply envelope.
+    pub fn post(&self, method: &str, params: Value) -> Value {
+        let reply = support::post(
+            self.addr,
+            &json!({"method": method, "params": params, "id": "1"}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    }
+
+    /// The result of a successful call (the test fails on an error reply).
+    pub fn ok(reply: Value) -> Value {
+        assert!(reply["error"].is_null(), "{reply}");
+        reply["result"].clone()
+    }
+
+    pub fn state(&self) -> String {
+        Self::ok(self.get("get_service_info", None))["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Waits until the state is stable and returns it.
+    pub fn settle(&self) -> String {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            let state = self.state();
+            if !["PROLOGUE", "ADAPTING", "EPILOGUE"].contains(&state.as_str()) {
+                return state;
+            }
+            assert!(Instant::now() < deadline, "still {state} after {SETTLE:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The states of the history, oldest first.
+    pub fn history(&self) -> Vec<(String, String)> {
+        Self::ok(self.get("get_service_history", None))["state_log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["state"].as_str().unwrap().to_string(),
+                    c["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn log(&self) -> String {
+        Self::ok(self.get("get_log", None))["log"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Kills the manager process (SIGKILL: no chance to clean up) and starts it again on the
+    /// same files.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr) = self.setup.spawn();
+        self.child = child;
+        self.addr = addr;
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        paasm::iaas::local::kill_all(&self.setup.nodes_dir());
+    }
+}
+
+/// The processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &Path) -> Vec<String> {
+    let needle = needle.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+fn node_ids(list: &Value) -> Vec<String> {
+    list["helloworld"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_helloworld_flow_from_startup_to_shutdown() {
+    let m = ManagerSetup::new("").start();
+    assert_eq!(
+        Manager::ok(m.get("get_service_info", None)),
+        json!({"state": "INIT", "type": "helloworld"})
+    );
+    assert_eq!(Manager::ok(m.post("startup", json!({}))), json!({}));
+    assert_eq!(m.settle(), "RUNNING");
+    // startup itself creates no node, as in the seed.
+    assert_eq!(
+        Manager::ok(m.get("list_nodes", None)),
+        json!({"helloworld": []})
+    );
+
+    assert_eq!(
+        Manager::ok(m.post("add_nodes", json!({"count": 2}))),
+        json!({})
+    );
+    let state = m.state();
+    assert!(["ADAPTING", "RUNNING"].contains(&state.as_str()), "{state}");
+    assert_eq!(m.settle(), "RUNNING");
+    let ids = node_ids(&Manager::ok(m.get("list_nodes", None)));
+    assert_eq!(ids, ["iaas1", "iaas2"]);
+    let info = Manager::ok(m.get("get_node_info", Some(&json!({"serviceNodeId": "iaas2"}))));
+    assert_eq!(info["serviceNode"]["id"], "iaas2");
+    assert_eq!(info["serviceNode"]["ip"], "127.0.0.3");
+    assert_eq!(info["serviceNode"]["role"], "helloworld");
+
+    // The manager asks every agent; each answered its configured string.
+    let hello = Manager::ok(m.get("get_helloworld", None));
+    assert_eq!(hello, json!({"helloworld": ["iaas1", "iaas2"]}));
+    let log = m.log();
+    assert!(log.contains("Received helloworld from iaas1"), "{log}");
+    assert!(log.contains("Received helloworld from iaas2"), "{log}");
+
+    // Each node booted from the generated script: the service annex with the manager's
+    // $STRING replacement, and the code fetched from the manager.
+    let script = std::fs::read_to_string(m.setup.node_dir("1").join("boot.sh")).unwrap();
+    assert!(
+        script.contains("STRING_TO_GENERATE = helloworld\n"),
+        "{script}"
+    );
+    assert!(
+        script.contains(&format!("SOURCE=http://{}", m.addr)),
+        "{script}"
+    );
+    let fetched = std::fs::read(m.setup.node_dir("1").join("paasm/agent.wasm")).unwrap();
+    assert_eq!(
+        fetched,
+        std::fs::read(support::component("helloworld-agent")).unwrap()
+    );
+
+    assert_eq!(
+        Manager::ok(m.post("remove_nodes", json!({"count": 1}))),
+        json!({})
+    );
+    assert_eq!(m.settle(), "RUNNING");
+    // The oldest node goes first, as in the seed.
+    assert_eq!(node_ids(&Manager::ok(m.get("list_nodes", None))), ["iaas2"]);
+    assert_eq!(
+        processes_mentioning(&m.setup.node_dir("1")),
+        Vec::<String>::new(),
+        "the removed node's agent is gone"
+    );
+    assert!(!processes_mentioning(&m.setup.node_dir("2")).is_empty());
+
+    assert_eq!(Manager::ok(m.post("shutdown", json!({}))), json!({}));
+    assert_eq!(m.settle(), "STOPPED");
+    assert_eq!(
+        processes_mentioning(&m.setup.nodes_dir()),
+        Vec::<String>::new(),
+        "no agent process is left behind"
+    );
+    let states: Vec<String> = m.history().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        states,
+        [
+            "INIT", "PROLOGUE", "RUNNING", "ADAPTING", "RUNNING", "ADAPTING", "RUNNING",
+            "EPILOGUE", "STOPPED"
+        ]
+    );
+    // A stopped service can start again.
+    Manager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    assert_eq!(
+        Manager::ok(m.get("list_nodes", None)),
+        json!({"helloworld": []})
+    );
+}
+
+#[test]
+fn generic_methods_answer_with_the_seeds_error_strings() {
+    let m = ManagerSetup::new("").start();
+    let error = |reply: Value| -> String {
+        assert!(reply.get("result").is_none(), "{reply}");
+        reply["error"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        error(m.post("add_nodes", json!({"count": 1}))),
+        "ERROR: Wrong state to add_nodes"
+    );
+    assert_eq!(
+        error(m.post("remove_nodes", json!({"count": 1}))),
+        "ERROR: Wrong state to remove_nodes"
+    );
+    assert_eq!(
+        error(m.get("list_nodes", None)),
+        "ERROR: Wrong state to list_nodes"
+    );
+    assert_eq!(
+        error(m.get("get_helloworld", None)),
+        "ERROR: Wrong state to get_helloworld"
+    );
+    assert_eq!(
+        error(m.get("get_service_info", Some(&json!({"x": 1})))),
+        "ERROR: Arguments unexpected"
+    );
+    assert_eq!(
+        error(m.post("startup", json!({"cloud": "ec2"}))),
+        "A cloud named 'ec2' could not be found"
+    );
+
+    Manager::ok(m.post("startup", json!({"cloud": "default"})));
+    assert_eq!(m.settle(), "RUNNING");
+    assert_eq!(
+        error(m.post("startup", json!({}))),
+        "ERROR: cannot perform startup in state RUNNING"
+    );
+    for method in ["add_nodes", "remove_nodes"] {
+        assert_eq!(
+            error(m.post(method, json!({}))),
+            "ERROR: Required argument doesn't exist"
+        );
+        assert_eq!(
+            error(m.post(method, json!({"count": "2"}))),
+            "ERROR: Expected an integer value for \"count\""
+        );
+        assert_eq!(
+            error(m.post(method, json!({"count": 1.5}))),
+            "ERROR: Expected an integer value for \"count\""
+        );
+        let negative = error(m.post(method, json!({"count": -1})));
+        assert!(
+            negative.starts_with("ERROR: Expected a positive integer value for \"count\""),
+            "{negative}"
+        );
+    }
+    assert_eq!(
+        error(m.post("remove_nodes", json!({"count": 3}))),
+        "ERROR: Cannot remove 3 nodes: the service has 0"
+    );
+    assert_eq!(
+        error(m.post("add_nodes", json!({"count": 1, "cloud": "ec2"}))),
+        "ERROR: Unknown cloud: ec2. Available clouds: iaas"
+    );
+    assert_eq!(
+        error(m.get("get_node_info", None)),
+        "ERROR: Missing arguments"
+    );
+    assert_eq!(
+        error(m.get("get_node_info", Some(&json!({"serviceNodeId": "iaas9"})))),
+        "ERROR: Invalid arguments"
+    );
+    // GET methods are not POST methods, as in the original server.
+    let reply = support::post(
+        m.addr,
+        &json!({"method": "get_service_info", "params": {}, "id": 1}),
+    );
+    assert_eq!(reply.status, 404);
+    // None of it changed anything.
+    assert_eq!(m.state(), "RUNNING");
+    assert_eq!(m.history().len(), 3);
+}
+
+#[test]
+fn a_node_that_never_answers_is_replaced_then_the_service_fails_with_the_reason() {
+    let setup = ManagerSetup::new("NODE_BOOT_TIMEOUT = 2\nNODE_START_ATTEMPTS = 2");
+    // A service-specific start script replaces the default one: this one never starts the
+    // agent, so its node never answers check_agent_process.
+    std::fs::write(
+        setup.tree.join("scripts/agent/helloworld-agent-start"),
+        "# never starts the agent\nsleep 600 &\necho $! > \"$ROOT_DIR/never.pid\"\n",
+    )
+    .unwrap();
+    let m = setup.start();
+    Manager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    Manager::ok(m.post("add_nodes", json!({"count": 1})));
+    assert_eq!(m.settle(), "ERROR");
+    let (state, reason) = m.history().pop().unwrap();
+    assert_eq!(state, "ERROR");
+    assert!(
+        reason.starts_with("add_nodes failed: 1 of 1 nodes did not start after 2 attempts"),
+        "{reason}"
+    );
+    // Both attempts are named, each with why it failed.
+    assert!(
+        reason.contains("node iaas1 (127.0.0.2) did not answer check_agent_process"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("node iaas2 (127.0.0.2) did not answer check_agent_process"),
+        "{reason}"
+    );
+    for vmid in ["1", "2"] {
+        let dir = m.setup.node_dir(vmid);
+        let script = std::fs::read_to_string(dir.join("boot.sh")).unwrap();
+        assert!(script.contains("# never starts the agent"), "{script}");
+        assert!(
+            !script.contains("default-agent-start") && !script.contains("paasm\" agent"),
+            "{script}"
+        );
+        let pid: i32 = std::fs::read_to_string(dir.join("never.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap_or_default()
+                    .contains(") Z "),
+            "the failed node's processes are killed"
+        );
+    }
+    // The manager keeps serving, with no node, and can be shut down.
+    assert!(Manager::ok(m.get("get_service_info", None))["state"] == "ERROR");
+    Manager::ok(m.post("shutdown", json!({})));
+    assert_eq!(m.settle(), "STOPPED");
+}
+
+#[test]
+fn a_dead_agent_is_named_and_the_manager_keeps_serving() {
+    let m = ManagerSetup::new("AGENT_CALL_TIMEOUT = 5").start();
+    Manager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    Manager::ok(m.post("add_nodes", json!({"count": 2})));
+    assert_eq!(m.settle(), "RUNNING");
+    let pid = std::fs::read_to_string(m.setup.node_dir("1").join("agent.pid")).unwrap();
+    let status = Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reply = m.get("get_helloworld", None);
+    let error = reply["error"].as_str().unwrap_or_else(|| panic!("{reply}"));
+    assert!(error.contains("iaas1"), "{error}");
+    assert!(!error.contains("iaas2"), "{error}");
+    assert_eq!(m.state(), "RUNNING");
+    assert_eq!(
+        node_ids(&Manager::ok(m.get("list_nodes", None))),
+        ["iaas1", "iaas2"]
+    );
+}
+
+#[test]
+fn a_killed_manager_comes_back_with_its_state_and_nodes() {
+    let mut m = ManagerSetup::new("").start();
+    Manager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    Manager::ok(m.post("add_nodes", json!({"count": 2})));
+    assert_eq!(m.settle(), "RUNNING");
+    let before = m.history();
+
+    m.kill_and_restart();
+    assert_eq!(m.state(), "RUNNING");
+    assert_eq!(m.history(), before);
+    assert_eq!(
+        node_ids(&Manager::ok(m.get("list_nodes", None))),
+        ["iaas1", "iaas2"]
+    );
+    // The nodes kept running and the new manager process reaches them.
+    assert_eq!(
+        Manager::ok(m.get("get_helloworld", None)),
+        json!({"helloworld": ["iaas1", "iaas2"]})
+    );
+    Manager::ok(m.post("add_nodes", json!({"count": 1})));
+    assert_eq!(m.settle(), "RUNNING");
+    assert_eq!(
+        node_ids(&Manager::ok(m.get("list_nodes", None))),
+        ["iaas1", "iaas2", "iaas3"]
+    );
+    // Killed in the middle of an operation, it never stays transient.
+    Manager::ok(m.post("remove_nodes", json!({"count": 1})));
+    m.kill_and_restart();
+    let state = m.state();
+    assert!(["RUNNING", "ERROR"].contains(&state.as_str()), "{state}");
+    Manager::ok(m.post("shutdown", json!({})));
+    assert_eq!(m.settle(), "STOPPED");
+    assert_eq!(
+        processes_mentioning(&m.setup.nodes_dir()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn bad_manager_configurations_get_the_seeds_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |text: Option<&str>| {
+        let path = dir.path().join("manager.cfg");
+        match text {
+            Some(text) => std::fs::write(&path, text).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        let output = Command::new(paasm_bin())
+            .arg("manager")
+            .arg("--config")
+            .arg(&path)
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let err = run(None);
+    assert!(err.contains("Failed to find configuration file"), "{err}");
+    let err = run(Some("[manager]\nTYPE = helloworld\nBOOTSTRAP =\n"));
+    assert!(
+        err.contains("Missing configuration variable \"BOOTSTRAP\" in section \"manager\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("Missing configuration variable \"FE_SERVICE_ID\" in section \"manager\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("Missing configuration section \"iaas\""),
+        "{err}"
+    );
+    let err = run(Some(
+        "[iaas]\nDRIVER = openstack\nOTHER_CLOUDS = a, b\n[a]\nDRIVER = local\n[manager]\nTYPE = helloworld\nBOOTSTRAP = http://x\nLOG_FILE = /tmp/x.log\nFE_CREDIT_URL = x\nFE_TERMINATE_URL = x\nFE_SERVICE_ID = 1\nNODE_BOOT_TIMEOUT = soon\n",
+    ));
+    assert!(
+        err.contains(
+            "invalid value for \"DRIVER\" in section \"iaas\": unknown cloud driver \"openstack\""
+        ),
+        "{err}"
+    );
+    assert!(err.contains("Missing configuration section \"b\""), "{err}");
+    assert!(err.contains("\"NODE_BOOT_TIMEOUT\""), "{err}");
+}
