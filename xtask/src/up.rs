@@ -87,7 +87,7 @@ fn print_welcome(addr: SocketAddr, var: &Path) {
 }
 
 /// Kills the process group of every node recorded under `nodes` (`<cloud>/<vmid>/node.json`).
-fn stop_nodes(nodes: &Path) -> usize {
+pub fn stop_nodes(nodes: &Path) -> usize {
     #[derive(serde::Deserialize)]
     struct Record {
         pgid: i32,

@@ -4,11 +4,13 @@
 //! `cargo xtask` itself is a debug build, which would make a poor load generator. So `bench`
 //! builds guests and the release workspace (which includes a release build of this crate), then
 //! runs `<target>/release/xtask bench-internal`, which starts each server as its own process,
-//! drives it with [`load`] and writes BENCHMARKS.md.
+//! drives it with [`load`], then measures a manager's `add_nodes` ([`scaling`]) and writes
+//! BENCHMARKS.md.
 
 pub mod load;
 pub mod native;
 mod report;
+mod scaling;
 
 use std::fs;
 use std::net::SocketAddr;
@@ -44,6 +46,12 @@ pub struct InternalArgs {
     /// Directory for the agents' configuration, logs and state
     #[arg(long)]
     work_dir: PathBuf,
+    /// The configuration tree (for the manager benchmark)
+    #[arg(long)]
+    config_dir: Option<PathBuf>,
+    /// The assembled service packages (for the manager benchmark)
+    #[arg(long)]
+    services_dir: Option<PathBuf>,
     /// Where to write BENCHMARKS.md (not written when absent)
     #[arg(long)]
     report: Option<PathBuf>,
@@ -77,7 +85,11 @@ pub fn run(paths: &Paths, args: &BenchArgs) -> Result<i32> {
             .arg("--component")
             .arg(component)
             .arg("--report")
-            .arg(paths.root.join("BENCHMARKS.md"));
+            .arg(paths.root.join("BENCHMARKS.md"))
+            .arg("--config-dir")
+            .arg(paths.config_tree())
+            .arg("--services-dir")
+            .arg(paths.services());
     } else {
         cmd.arg("--native-only");
     }
@@ -160,13 +172,39 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
         _ => Vec::new(),
     };
 
+    let scaling = match (
+        &args.paasm,
+        &args.component,
+        &args.config_dir,
+        &args.services_dir,
+    ) {
+        (Some(paasm), Some(component), Some(config_dir), Some(services_dir))
+            if !bench.native_only =>
+        {
+            Some(scaling::run(&scaling::Inputs {
+                paasm,
+                agent_component: component,
+                config_dir,
+                services_dir,
+                work_dir: &args.work_dir,
+            })?)
+        }
+        _ => None,
+    };
+
     println!();
     print!("{}", report::table(&rows));
     print!("{}", report::host_cost(&rows));
     print!("{}", report::call_costs(&call_costs));
+    if let Some(scaling) = &scaling {
+        print!("{}", report::scaling_table(scaling));
+    }
     if let Some(path) = &args.report {
-        fs::write(path, report::markdown(&setup, &rows, &call_costs))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        fs::write(
+            path,
+            report::markdown(&setup, &rows, &call_costs, scaling.as_ref()),
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
         println!("\nwrote {}", path.display());
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! The bench's results: the machine they were measured on, the table and BENCHMARKS.md.
 
+use super::scaling::Scaling;
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -117,7 +118,12 @@ pub fn call_costs(costs: &[(String, f64)]) -> String {
 }
 
 /// The whole BENCHMARKS.md.
-pub fn markdown(setup: &Setup, rows: &[Row], costs: &[(String, f64)]) -> String {
+pub fn markdown(
+    setup: &Setup,
+    rows: &[Row],
+    costs: &[(String, f64)],
+    scaling: Option<&Scaling>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(
@@ -145,6 +151,10 @@ pub fn markdown(setup: &Setup, rows: &[Row], costs: &[(String, f64)]) -> String 
         );
         out.push_str(&call_costs(costs));
     }
+    if let Some(scaling) = scaling {
+        out.push_str("\n### Manager: add_nodes on the local cloud\n\n");
+        out.push_str(&scaling_table(scaling));
+    }
     let _ = write!(
         out,
         "\n## Method\n\n\
@@ -166,11 +176,44 @@ pub fn markdown(setup: &Setup, rows: &[Row], costs: &[(String, f64)]) -> String 
            server, so absolute numbers are lower than with a separate client; the ratios and the\n  \
            CPU per request are the figures to compare.\n\
          - Everything is a release build; the servers run as separate processes, so the\n  \
-           generator never shares a runtime with them.\n",
+           generator never shares a runtime with them.\n\
+         - add_nodes: `paasm manager --service helloworld` on the local cloud; the time from the\n  \
+           `add_nodes` request to `RUNNING` (polled every 10 ms), each batch removed again before\n  \
+           the next. The baseline starts the same number of `paasm agent` processes directly and\n  \
+           waits until each answers `check_agent_process`; the difference is the manager's path\n  \
+           (boot script, code fetched from the manager, polling, the `startup` hook). Memory is\n  \
+           the manager's resident set (`VmRSS`, peak `VmHWM`).\n",
         conns = setup.connections,
         warmup = setup.warmup.as_secs_f64(),
         duration = setup.duration.as_secs_f64(),
         nproc = setup.nproc,
+    );
+    out
+}
+
+/// The add_nodes table.
+pub fn scaling_table(scaling: &Scaling) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| nodes | add_nodes to RUNNING | agents started directly | ratio | manager RSS after |\n\
+         |--:|--:|--:|--:|--:|\n",
+    );
+    for b in &scaling.batches {
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} s | {:.2} s | {:.2} | {:.1} MiB |",
+            b.nodes,
+            b.add_nodes.as_secs_f64(),
+            b.direct.as_secs_f64(),
+            b.add_nodes.as_secs_f64() / b.direct.as_secs_f64().max(1e-9),
+            b.manager_rss_kib as f64 / 1024.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nManager memory: {:.1} MiB resident after startup, {:.1} MiB peak.",
+        scaling.idle_rss_kib as f64 / 1024.0,
+        scaling.peak_rss_kib as f64 / 1024.0
     );
     out
 }
