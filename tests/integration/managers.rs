@@ -83,9 +83,14 @@ impl ManagerSetup {
         }
     }
 
-    /// Where the local cloud keeps the nodes' directories.
+    /// Where the default (local) cloud keeps the nodes' directories.
     pub fn nodes_dir(&self) -> PathBuf {
-        self.var.join("var/cache/paasm-manager/nodes/iaas")
+        self.clouds_dir().join("iaas")
+    }
+
+    /// Where every cloud of the manager keeps its nodes, one directory per cloud.
+    pub fn clouds_dir(&self) -> PathBuf {
+        self.var.join("var/cache/paasm-manager/nodes")
     }
 
     /// The directory of node `vmid`.
@@ -225,7 +230,13 @@ impl Drop for Manager {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        paasm::iaas::local::kill_all(&self.setup.nodes_dir());
+        for cloud in std::fs::read_dir(self.setup.clouds_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            paasm::iaas::local::kill_all(&cloud.path());
+        }
     }
 }
 
@@ -554,6 +565,39 @@ fn a_killed_manager_comes_back_with_its_state_and_nodes() {
     assert_eq!(m.settle(), "STOPPED");
     assert_eq!(
         processes_mentioning(&m.setup.nodes_dir()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn nodes_go_to_the_cloud_they_are_asked_for() {
+    let setup = ManagerSetup::new("");
+    let cloud_cfg = setup.tree.join("cloud/local.cfg");
+    let mut text = std::fs::read_to_string(&cloud_cfg).unwrap();
+    text.push_str("OTHER_CLOUDS = edge\n\n[edge]\nDRIVER = local\nLOOPBACK_PREFIX = 127.0.7\n");
+    std::fs::write(&cloud_cfg, text).unwrap();
+    let m = setup.start();
+    Manager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    Manager::ok(m.post("add_nodes", json!({"count": 1, "cloud": "edge"})));
+    assert_eq!(m.settle(), "RUNNING");
+    Manager::ok(m.post("add_nodes", json!({"count": 1, "cloud": "default"})));
+    assert_eq!(m.settle(), "RUNNING");
+    assert_eq!(
+        node_ids(&Manager::ok(m.get("list_nodes", None))),
+        ["edge1", "iaas1"]
+    );
+    let info = Manager::ok(m.get("get_node_info", Some(&json!({"serviceNodeId": "edge1"}))));
+    assert_eq!(info["serviceNode"]["ip"], "127.0.7.2");
+    assert_eq!(info["serviceNode"]["cloud"], "edge");
+    assert_eq!(
+        Manager::ok(m.get("get_helloworld", None)),
+        json!({"helloworld": ["edge1", "iaas1"]})
+    );
+    Manager::ok(m.post("shutdown", json!({})));
+    assert_eq!(m.settle(), "STOPPED");
+    assert_eq!(
+        processes_mentioning(&m.setup.clouds_dir()),
         Vec::<String>::new()
     );
 }

@@ -63,9 +63,25 @@ impl Node {
 pub struct LocalCloud {
     name: String,
     base: PathBuf,
+    /// The first three octets of the loopback addresses nodes get (`127.0.0` by default).
+    prefix: [u8; 3],
     /// The last octets of the loopback addresses nodes may use.
     octets: std::ops::RangeInclusive<u8>,
     state: Mutex<LocalState>,
+}
+
+/// The default loopback network of local nodes.
+pub const DEFAULT_PREFIX: [u8; 3] = [127, 0, 0];
+
+/// Parses a loopback network prefix `127.X.Y` (the `LOOPBACK_PREFIX` setting of a local cloud).
+pub fn parse_prefix(text: &str) -> Result<[u8; 3], String> {
+    let parts: Vec<Option<u8>> = text.trim().split('.').map(|p| p.parse().ok()).collect();
+    match parts.as_slice() {
+        [Some(127), Some(x), Some(y)] => Ok([127, *x, *y]),
+        _ => Err(format!(
+            "expected the first three octets of a loopback address, such as 127.0.1, found {text:?}"
+        )),
+    }
 }
 
 #[derive(Default)]
@@ -99,9 +115,17 @@ impl LocalCloud {
         Self {
             name: name.to_string(),
             base: base.to_path_buf(),
+            prefix: DEFAULT_PREFIX,
             octets: 2..=254,
             state: Mutex::new(state),
         }
+    }
+
+    /// The same cloud, giving nodes addresses in `prefix.2` to `prefix.254` (so two local
+    /// clouds on one machine never hand out the same address).
+    pub fn with_prefix(mut self, prefix: [u8; 3]) -> Self {
+        self.prefix = prefix;
+        self
     }
 
     fn error(&self, message: String) -> CloudError {
@@ -114,7 +138,10 @@ impl LocalCloud {
     fn free_ip(&self, state: &LocalState) -> Option<String> {
         self.octets
             .clone()
-            .map(|o| format!("127.0.0.{o}"))
+            .map(|o| {
+                let [a, b, c] = self.prefix;
+                format!("{a}.{b}.{c}.{o}")
+            })
             .find(|ip| !state.nodes.values().any(|n| &n.ip == ip))
     }
 
@@ -404,6 +431,19 @@ mod tests {
         );
         assert_eq!(cloud.new_instances(2, "sleep 600\n").unwrap().len(), 2);
         assert_eq!(kill_all(base.path()), 2);
+    }
+
+    #[test]
+    fn a_cloud_can_have_its_own_loopback_network() {
+        assert_eq!(parse_prefix("127.0.1"), Ok([127, 0, 1]));
+        for bad in ["10.0.0", "127.0", "127.0.0.1", "127.0.256", "x"] {
+            assert!(parse_prefix(bad).is_err(), "{bad}");
+        }
+        let base = tempfile::tempdir().unwrap();
+        let cloud = LocalCloud::new("second", base.path()).with_prefix([127, 0, 1]);
+        let nodes = cloud.new_instances(1, "sleep 600\n").unwrap();
+        assert_eq!(nodes[0].ip, "127.0.1.2");
+        assert_eq!(kill_all(base.path()), 1);
     }
 
     #[test]

@@ -112,6 +112,8 @@ struct Settings {
     wasm: WasmSettings,
     /// Cloud name -> driver, the default first.
     clouds: Vec<(String, String)>,
+    /// Cloud name -> the loopback network of a local cloud (`LOOPBACK_PREFIX`).
+    prefixes: BTreeMap<String, [u8; 3]>,
 }
 
 /// Reads and checks a manager configuration; on failure every message, as the seed printed
@@ -190,6 +192,19 @@ fn settings(ini: &IniConfig) -> Result<Settings, Vec<String>> {
             clouds.push((name.to_string(), driver(ini, name)));
         }
     }
+    let mut prefixes = BTreeMap::new();
+    for (name, _) in &clouds {
+        if let Some(text) = ini.get(name, "LOOPBACK_PREFIX") {
+            match crate::iaas::local::parse_prefix(text) {
+                Ok(prefix) => {
+                    prefixes.insert(name.clone(), prefix);
+                }
+                Err(e) => errors.push(format!(
+                    "invalid value for \"LOOPBACK_PREFIX\" in section \"{name}\": {e}"
+                )),
+            }
+        }
+    }
     for (name, driver) in &clouds {
         if driver.is_empty() {
             errors.push(format!(
@@ -249,6 +264,7 @@ fn settings(ini: &IniConfig) -> Result<Settings, Vec<String>> {
         agent_timeout,
         wasm: wasm.expect("no errors"),
         clouds,
+        prefixes,
     })
 }
 
@@ -1179,7 +1195,15 @@ pub fn load(ini: IniConfig, options: &ManagerOptions) -> Result<LoadedManager> {
     let mut controller = Controller::new(settings.controller);
     for (name, driver) in &settings.clouds {
         let cloud: Arc<dyn Cloud> = match driver.as_str() {
-            "local" => Arc::new(LocalCloud::new(name, &settings.nodes_dir.join(name))),
+            "local" => Arc::new(
+                LocalCloud::new(name, &settings.nodes_dir.join(name)).with_prefix(
+                    settings
+                        .prefixes
+                        .get(name)
+                        .copied()
+                        .unwrap_or(crate::iaas::local::DEFAULT_PREFIX),
+                ),
+            ),
             other => bail!("unknown cloud driver {other:?}"),
         };
         controller.add_cloud(cloud);
