@@ -24,8 +24,7 @@ pub fn run(paths: &Paths, listen: SocketAddr) -> Result<i32> {
     // Every `up` starts a fresh service: the previous one's nodes were stopped when it ended.
     let var = paths.target.join("up").join("helloworld");
     if var.exists() {
-        std::fs::remove_dir_all(&var)
-            .with_context(|| format!("cannot clear {}", var.display()))?;
+        std::fs::remove_dir_all(&var).with_context(|| format!("cannot clear {}", var.display()))?;
     }
     let mut cmd = Command::new(paths.paasm_bin());
     cmd.args(["manager", "--service", "helloworld", "--cloud", "local"])
