@@ -11,6 +11,7 @@
 //! - [`rpc`]: the HTTP server, the ConPaaS and JSON-RPC 2.0 dialects, typed methods from WIT.
 //! - [`service`]: the roles a node runs (agent now; manager next).
 
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod iaas;

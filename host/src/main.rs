@@ -98,6 +98,24 @@ enum Command {
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_client_ca: Option<PathBuf>,
     },
+    /// Call a method of a manager or an agent (its verb is looked up in the server's methods).
+    Call {
+        /// The server: http://HOST:PORT or HOST:PORT.
+        server: String,
+        /// The method, e.g. get_service_info or add_nodes.
+        method: String,
+        /// Parameters: NAME=VALUE pairs (VALUE as JSON when it parses, else a string), or one
+        /// JSON object.
+        #[arg(value_name = "PARAM")]
+        params: Vec<String>,
+        /// After the call, follow the service until its state is stable again; exit 1 if it
+        /// ends in ERROR.
+        #[arg(short, long)]
+        wait: bool,
+        /// Seconds a request (and with --wait, the whole operation) may take.
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        timeout: u64,
+    },
     /// Print the boot script a node of a service would run (contextualization).
     Context {
         /// The service (its annexes and start scripts are used when present).
@@ -212,6 +230,31 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
             exit(runtime().and_then(|rt| rt.block_on(manager::run(prepared, options))))
+        }
+        Command::Call {
+            server,
+            method,
+            params,
+            wait,
+            timeout,
+        } => {
+            let _ = init_logging(None);
+            let options = paasm::cli::call::CallOptions {
+                server,
+                method,
+                params,
+                wait,
+                timeout: std::time::Duration::from_secs(timeout),
+                progress: std::io::stderr().is_terminal(),
+            };
+            match runtime().and_then(|rt| rt.block_on(paasm::cli::call::run(options))) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
         }
         Command::Context {
             service,

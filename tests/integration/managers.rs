@@ -461,8 +461,14 @@ fn a_node_that_never_answers_is_replaced_then_the_service_fails_with_the_reason(
     let m = setup.start();
     Manager::ok(m.post("startup", json!({})));
     assert_eq!(m.settle(), "RUNNING");
-    Manager::ok(m.post("add_nodes", json!({"count": 1})));
-    assert_eq!(m.settle(), "ERROR");
+    // Through the command-line client: it follows the operation and fails with the reason.
+    let (ok, _, stderr) = paasm_call(&m, &["add_nodes", "count=1", "--wait"]);
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("state: ERROR: add_nodes failed: 1 of 1 nodes did not start"),
+        "{stderr}"
+    );
+    assert_eq!(m.state(), "ERROR");
     let (state, reason) = m.history().pop().unwrap();
     assert_eq!(state, "ERROR");
     assert!(
@@ -503,6 +509,56 @@ fn a_node_that_never_answers_is_replaced_then_the_service_fails_with_the_reason(
     assert!(Manager::ok(m.get("get_service_info", None))["state"] == "ERROR");
     Manager::ok(m.post("shutdown", json!({})));
     assert_eq!(m.settle(), "STOPPED");
+}
+
+/// Runs `paasm call <manager> ARGS`: whether it succeeded, its stdout and its stderr.
+fn paasm_call(m: &Manager, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(paasm_bin())
+        .arg("call")
+        .arg(format!("http://{}/", m.addr))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_command_line_client_drives_a_manager() {
+    let m = ManagerSetup::new("").start();
+    let (ok, stdout, stderr) = paasm_call(&m, &["startup", "--wait"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "{}");
+    assert!(stderr.contains("state: RUNNING"), "{stderr}");
+    // `--wait` returns only once the nodes answer.
+    let (ok, _, stderr) = paasm_call(&m, &["add_nodes", "count=2", "--wait"]);
+    assert!(ok, "{stderr}");
+    let (ok, stdout, _) = paasm_call(&m, &["list_nodes"]);
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed, json!({"helloworld": ["iaas1", "iaas2"]}));
+    let (ok, stdout, _) = paasm_call(&m, &["get_node_info", "{\"serviceNodeId\": \"iaas2\"}"]);
+    assert!(ok);
+    assert!(stdout.contains("\"ip\": \"127.0.0.3\""), "{stdout}");
+    // The seed's errors, and methods that do not exist, fail with status 1.
+    let (ok, _, stderr) = paasm_call(&m, &["add_nodes", "count=two"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("ERROR: Expected an integer value for \"count\""),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = paasm_call(&m, &["add_node", "count=1"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("has no method \"add_node\"") && stderr.contains("add_nodes"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = paasm_call(&m, &["shutdown", "--wait"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("state: STOPPED"), "{stderr}");
 }
 
 #[test]

@@ -1,0 +1,5 @@
+//! Command-line clients of paasm's servers: what an operator types instead of curl. The
+//! `paasm` binary's subcommands that call a server (rather than serve) live here, so
+//! `main.rs` stays a thin layer of argument parsing.
+
+pub mod call;
