@@ -15,6 +15,7 @@ mod guests;
 mod paths;
 mod process;
 mod services;
+mod system;
 mod test;
 mod up;
 

@@ -19,6 +19,7 @@ const READY_PREFIX: &str = "paasm manager listening on ";
 /// Runs the manager until it exits and returns its exit code.
 pub fn run(paths: &Paths, listen: SocketAddr) -> Result<i32> {
     guests::build(paths)?;
+    crate::system::ensure_node_commands()?;
     cargo::build_workspace(paths)?;
 
     // Every `up` starts a fresh service: the previous one's nodes were stopped when it ended.

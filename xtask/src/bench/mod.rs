@@ -66,6 +66,7 @@ pub fn run(paths: &Paths, args: &BenchArgs) -> Result<i32> {
         cargo::step("building xtask (release)", &mut cmd)?;
     } else {
         let components = guests::build(paths)?;
+        crate::system::ensure_node_commands()?;
         component = Some(guests::find(&components, agent::HELLOWORLD)?);
         cargo::build_workspace(paths)?;
     }

@@ -1,0 +1,57 @@
+//! System packages the commands need at run time (not to build): installed from Debian's
+//! archive when missing, so `cargo xtask up` and `cargo xtask test` work on a fresh machine.
+//!
+//! Today that is `curl`, which a node's boot script uses to fetch its code from its manager
+//! (as the seed's setup fetched the code tarball with wget), and `bash`, which runs it.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::cargo::step;
+
+/// Commands the local cloud's nodes run, with the Debian package providing each.
+const NODE_COMMANDS: &[(&str, &str)] = &[("bash", "bash"), ("curl", "curl")];
+
+/// Installs the packages of the node commands that are missing.
+pub fn ensure_node_commands() -> Result<()> {
+    let missing: Vec<&str> = NODE_COMMANDS
+        .iter()
+        .filter(|(command, _)| !on_path(command))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !on_path("apt-get") {
+        bail!(
+            "missing commands for the local cloud's nodes; install the packages {} (no apt-get here)",
+            missing.join(" ")
+        );
+    }
+    // Root installs directly; anyone else through sudo, without a password prompt.
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    step("updating the package lists", &mut apt(&["update", "-q"]))?;
+    let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
+    install.args(&missing);
+    step(&format!("installing {}", missing.join(" ")), &mut install)
+}
+
+fn on_path(command: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
+}
