@@ -7,6 +7,7 @@ mod controller;
 mod faults;
 mod jsonrpc2;
 mod managers;
+mod providers;
 mod support;
 mod tls;
 mod types;

@@ -229,6 +229,48 @@ impl Guest {
         }
     }
 
+    /// Runs `f` on a fresh store and instance with this guest's limits, for callers that use
+    /// typed bindings rather than [`Guest::call`]'s dynamic values (resource providers). The
+    /// state writes of the call commit only when `f` succeeds; a failure is described as for
+    /// [`Guest::call`], with `what` naming the call.
+    pub(crate) async fn run_fresh<R, F>(&self, what: &str, f: F) -> Result<R, GuestError>
+    where
+        F: for<'a> AsyncFnOnce(&'a mut Store<StoreState>, &'a Instance) -> wasmtime::Result<R>,
+    {
+        let deadline = Instant::now() + self.limits.timeout;
+        let mut store = self.new_store(deadline);
+        let instance = match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => return Err(self.failure(&mut store, e, "instantiation")),
+        };
+        let outcome = f(&mut store, &instance).await;
+        let (stdout, stderr) = store.data_mut().take_output();
+        log_output(&self.name, &stdout, &stderr);
+        match outcome {
+            Ok(value) => {
+                if let Err(e) = store.data_mut().platform().commit() {
+                    return Err(GuestError {
+                        kind: GuestErrorKind::Host,
+                        message: format!("cannot save the state written by {}: {e:#}", self.name),
+                        stderr,
+                    });
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let mut error = self.describe(&mut store, e);
+                error.stderr = stderr;
+                tracing::warn!(component = %self.name, call = what, "call failed: {error}");
+                Err(error)
+            }
+        }
+    }
+
+    /// The pre-linked component, for typed bindings.
+    pub(crate) fn instance_pre(&self) -> &InstancePre<StoreState> {
+        &self.pre
+    }
+
     /// Finds a function by interface (`pkg:ns/iface`, any version) and name, if the component
     /// exports it (used for the lifecycle hooks, which are optional).
     pub fn find(&self, interface: &str, name: &str) -> Option<ExportedFunc> {

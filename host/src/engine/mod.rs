@@ -13,6 +13,7 @@ mod bindings;
 mod cache;
 mod guest;
 mod output;
+pub mod provider;
 mod store;
 
 use std::path::PathBuf;
@@ -251,7 +252,7 @@ fn add_platform_to_linker(linker: &mut Linker<StoreState>) -> Result<()> {
     fn project(state: &mut StoreState) -> &mut PlatformCtx {
         state.platform()
     }
-    bindings::ManagerImports::add_to_linker::<StoreState, HasSelf<PlatformCtx>>(linker, project)
+    bindings::AllImports::add_to_linker::<StoreState, HasSelf<PlatformCtx>>(linker, project)
         .map_err(anyhow::Error::from)
         .context("failed to link the paasm:platform imports")
 }

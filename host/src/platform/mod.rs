@@ -14,6 +14,7 @@ mod agents;
 mod config;
 pub mod controller;
 mod log;
+pub mod parameters;
 mod state;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use controller::{NodeControl, NodeInfo};
+pub use parameters::{ParamKey, Parameters, ValueKind};
 pub use state::{StateError, StateStore};
 
 use crate::config::IniConfig;
@@ -57,6 +59,8 @@ pub struct PlatformCtx {
     /// Time the call in progress spent waiting in async host calls (nodes booting, agents
     /// answering); it does not count against the guest's deadline.
     waited: Duration,
+    /// The host resources this store hands out (parameter collections).
+    table: wasmtime::component::ResourceTable,
 }
 
 impl PlatformCtx {
@@ -66,6 +70,7 @@ impl PlatformCtx {
             host,
             pending: BTreeMap::new(),
             waited: Duration::ZERO,
+            table: wasmtime::component::ResourceTable::new(),
         }
     }
 
