@@ -1,9 +1,9 @@
 //! What a wasmtime `Store` holds for one guest instance, and the limits applied to it.
 //!
-//! [`StoreState`] bundles the WASI context (no preopens, no network, stdout and stderr captured
-//! in memory), the `paasm:platform` context and the memory limiter. [`MemoryLimiter`] caps the
-//! whole guest: the sum of all its linear memories, not each one separately as wasmtime's
-//! `StoreLimits` would.
+//! [`StoreState`] bundles the WASI context (no network, stdout and stderr captured in memory,
+//! no filesystem but the directories the operator granted), the `paasm:platform` context and
+//! the memory limiter. [`MemoryLimiter`] caps the whole guest: the sum of all its linear
+//! memories, not each one separately as wasmtime's `StoreLimits` would.
 
 use std::time::Instant;
 
@@ -84,10 +84,18 @@ impl StoreState {
     pub(crate) fn new(platform: PlatformCtx, memory_cap: usize, deadline: Instant) -> Self {
         let stdout = OutputCapture::default();
         let stderr = OutputCapture::default();
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
+        builder.stdout(stdout.clone()).stderr(stderr.clone());
+        for dir in platform.grants() {
+            let guest_path = dir.to_string_lossy();
+            if let Err(e) =
+                builder.preopened_dir(dir, &*guest_path, wasmtime_wasi::FsPerms::ReadWrite)
+            {
+                // The call goes on without it; the guest's own error will name the path.
+                tracing::error!("cannot grant {} to the guest: {e:#}", dir.display());
+            }
+        }
+        let wasi = builder.build();
         Self {
             wasi,
             table: ResourceTable::new(),

@@ -37,6 +37,10 @@ pub struct PlatformHost {
     pub state: StateStore,
     /// The manager's nodes and agents; `None` for every guest but a manager.
     pub nodes: Option<Arc<dyn NodeControl>>,
+    /// Directories the operator grants this guest, read-write, each seen by the guest at its
+    /// own host path (so what a provider writes into configuration files is the real path).
+    /// Empty for services: they have no filesystem at all.
+    pub grants: Vec<std::path::PathBuf>,
 }
 
 impl PlatformHost {
@@ -47,6 +51,7 @@ impl PlatformHost {
             config,
             state,
             nodes: None,
+            grants: Vec::new(),
         }
     }
 }
@@ -83,6 +88,11 @@ impl PlatformCtx {
     /// How long the call in progress has waited in async host calls.
     pub fn waited(&self) -> Duration {
         self.waited
+    }
+
+    /// The directories granted to this guest.
+    pub fn grants(&self) -> &[std::path::PathBuf] {
+        &self.host.grants
     }
 
     /// The manager's nodes, or a trap for a guest that is not a manager.
