@@ -16,5 +16,6 @@ pub mod config;
 pub mod engine;
 pub mod iaas;
 pub mod platform;
+pub mod resources;
 pub mod rpc;
 pub mod service;

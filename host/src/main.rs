@@ -98,6 +98,32 @@ enum Command {
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_client_ca: Option<PathBuf>,
     },
+    /// Serve the resource engine: pluggable resource implementations (H-Sphere's resources).
+    Resources {
+        /// The resources configuration [default: <config-dir>/resources/resources.toml].
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where the engine keeps its database and `${DATA}` in the configuration points.
+        #[arg(long, value_name = "DIR", default_value = "var/resources")]
+        data: PathBuf,
+        /// Where the implementations' components are [default: $PAASM_COMPONENTS or ./components].
+        #[arg(long, value_name = "DIR")]
+        components: Option<PathBuf>,
+        /// The configuration tree [default: $PAASM_CONFIG_DIR or ./config].
+        #[arg(long, value_name = "DIR")]
+        config_dir: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(
+            short,
+            long,
+            value_name = "HOST:PORT",
+            default_value = "127.0.0.1:8090"
+        )]
+        listen: String,
+        /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
     /// Call a method of a manager or an agent (its verb is looked up in the server's methods).
     Call {
         /// The server: http://HOST:PORT or HOST:PORT.
@@ -230,6 +256,32 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
             exit(runtime().and_then(|rt| rt.block_on(manager::run(prepared, options))))
+        }
+        Command::Resources {
+            config,
+            data,
+            components,
+            config_dir,
+            listen,
+            cache_dir,
+        } => {
+            if let Err(e) = init_logging(Some(&data.join("resource.log"))) {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(1);
+            }
+            let config = config.unwrap_or_else(|| {
+                dir_option(config_dir, "PAASM_CONFIG_DIR", "config")
+                    .join("resources")
+                    .join("resources.toml")
+            });
+            let options = paasm::resources::server::ResourcesOptions {
+                config,
+                data: std::path::absolute(&data).unwrap_or(data),
+                components: dir_option(components, "PAASM_COMPONENTS", "components"),
+                listen,
+                cache_dir: cache_dir.or_else(default_cache_dir),
+            };
+            exit(runtime().and_then(|rt| rt.block_on(paasm::resources::server::run(options))))
         }
         Command::Call {
             server,

@@ -126,6 +126,7 @@ fn respond(outcome: Result<Value, CallError>, id: Value) -> HttpResponse {
         Err(CallError::MethodNotFound) => text(StatusCode::NOT_FOUND, "method not found"),
         Err(CallError::InvalidParams(e)) => envelope_error(format!("ERROR: {}", e.message()), id),
         Err(CallError::Application { message, .. }) => envelope_error(message, id),
+        Err(CallError::Coded { message, .. }) => envelope_error(message, id),
         Err(CallError::Guest(e)) => envelope_error(format!("ERROR: {e}"), id),
         Err(CallError::Internal(message)) => envelope_error(format!("ERROR: {message}"), id),
     }

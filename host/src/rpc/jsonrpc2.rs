@@ -160,6 +160,11 @@ fn describe(method: &str, error: CallError) -> (i64, String, Option<Value>) {
             )
         }
         CallError::Application { message, data } => (APPLICATION_ERROR, message, data),
+        CallError::Coded {
+            code,
+            message,
+            data,
+        } => (code, message, data),
         CallError::Guest(e) => {
             let (code, kind) = match e.kind {
                 GuestErrorKind::Trap => (GUEST_TRAP, "trap"),

@@ -100,6 +100,13 @@ pub enum CallError {
         message: String,
         data: Option<Value>,
     },
+    /// A host method's error of a documented kind, with its own JSON-RPC 2.0 code (the
+    /// resource engine's already-exists, not-found, invalid-parameter, ...).
+    Coded {
+        code: i64,
+        message: String,
+        data: Option<Value>,
+    },
     /// The guest trapped, panicked, timed out or ran out of memory.
     Guest(GuestError),
     /// The host failed.
@@ -172,7 +179,7 @@ pub const DISCOVER: &str = "rpc.discover";
 pub struct Dispatcher {
     title: String,
     version: String,
-    guest: Arc<Guest>,
+    guest: Option<Arc<Guest>>,
     methods: MethodTable,
     builtins: HashMap<String, Builtin>,
     files: HashMap<String, CodeFile>,
@@ -193,7 +200,7 @@ impl Dispatcher {
         Ok(Self {
             title: title.to_string(),
             version: version.to_string(),
-            guest,
+            guest: Some(guest),
             methods,
             builtins: builtins
                 .into_iter()
@@ -202,6 +209,23 @@ impl Dispatcher {
             files: HashMap::new(),
             openrpc: OnceLock::new(),
         })
+    }
+
+    /// Serves only the host's `builtins` (a server with no component of its own, such as the
+    /// resource engine).
+    pub fn host_only(title: &str, version: &str, builtins: Vec<(&str, Builtin)>) -> Self {
+        Self {
+            title: title.to_string(),
+            version: version.to_string(),
+            guest: None,
+            methods: MethodTable::default(),
+            builtins: builtins
+                .into_iter()
+                .map(|(n, b)| (n.to_string(), b))
+                .collect(),
+            files: HashMap::new(),
+            openrpc: OnceLock::new(),
+        }
     }
 
     /// Also serves `files` under `/code/<name>` (GET, no Content-Type needed).
@@ -255,11 +279,11 @@ impl Dispatcher {
             return Err(CallError::MethodNotFound);
         };
         let args = m.arguments(&params).map_err(CallError::InvalidParams)?;
-        let results = self
+        let guest = self
             .guest
-            .call(&m.func, &args)
-            .await
-            .map_err(CallError::Guest)?;
+            .as_ref()
+            .ok_or_else(|| CallError::Internal("no component serves this method".into()))?;
+        let results = guest.call(&m.func, &args).await.map_err(CallError::Guest)?;
         reply(m, results)
     }
 
