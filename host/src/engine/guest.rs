@@ -229,21 +229,29 @@ impl Guest {
         }
     }
 
-    /// Runs `f` on a fresh store and instance with this guest's limits, for callers that use
-    /// typed bindings rather than [`Guest::call`]'s dynamic values (resource providers). The
-    /// state writes of the call commit only when `f` succeeds; a failure is described as for
-    /// [`Guest::call`], with `what` naming the call.
-    pub(crate) async fn run_fresh<R, F>(&self, what: &str, f: F) -> Result<R, GuestError>
-    where
-        F: for<'a> AsyncFnOnce(&'a mut Store<StoreState>, &'a Instance) -> wasmtime::Result<R>,
-    {
+    /// A fresh store and instance with this guest's limits, for callers that use typed
+    /// bindings rather than [`Guest::call`]'s dynamic values (resource providers); hand the
+    /// outcome to [`Guest::finish_fresh`].
+    pub(crate) async fn instantiate_fresh(
+        &self,
+    ) -> Result<(Store<StoreState>, Instance), GuestError> {
         let deadline = Instant::now() + self.limits.timeout;
         let mut store = self.new_store(deadline);
-        let instance = match self.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance,
-            Err(e) => return Err(self.failure(&mut store, e, "instantiation")),
-        };
-        let outcome = f(&mut store, &instance).await;
+        match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok((store, instance)),
+            Err(e) => Err(self.failure(&mut store, e, "instantiation")),
+        }
+    }
+
+    /// Ends a call made on a store from [`Guest::instantiate_fresh`]: its state writes commit
+    /// only when it succeeded; a failure is described as for [`Guest::call`], with `what`
+    /// naming the call.
+    pub(crate) fn finish_fresh<R>(
+        &self,
+        store: &mut Store<StoreState>,
+        what: &str,
+        outcome: wasmtime::Result<R>,
+    ) -> Result<R, GuestError> {
         let (stdout, stderr) = store.data_mut().take_output();
         log_output(&self.name, &stdout, &stderr);
         match outcome {
@@ -258,7 +266,7 @@ impl Guest {
                 Ok(value)
             }
             Err(e) => {
-                let mut error = self.describe(&mut store, e);
+                let mut error = self.describe(store, e);
                 error.stderr = stderr;
                 tracing::warn!(component = %self.name, call = what, "call failed: {error}");
                 Err(error)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use wasmtime::component::Resource;
 
-use super::bindings::provider::{Provider, ProviderIndices};
+use super::bindings::provider::ProviderIndices;
 use super::guest::{Guest, GuestError};
 use crate::platform::{ParamKey, Parameters, PlatformView};
 
@@ -91,25 +91,18 @@ impl ProviderGuest {
         self.guest.name()
     }
 
-    fn load(
-        &self,
-        store: &mut wasmtime::Store<super::StoreState>,
-        instance: &wasmtime::component::Instance,
-    ) -> wasmtime::Result<Provider> {
-        self.indices.load(store, instance)
-    }
-
     /// The provider's attributes and schemas.
     pub async fn describe(&self) -> Result<Description, GuestError> {
-        self.guest
-            .run_fresh("describe", async |store, instance| {
-                let provider = self.load(store, instance)?;
-                provider
-                    .paasm_resource_operations()
-                    .call_describe(&mut *store)
-                    .await
-            })
-            .await
+        let (mut store, instance) = self.guest.instantiate_fresh().await?;
+        let outcome = async {
+            let provider = self.indices.load(&mut store, &instance)?;
+            provider
+                .paasm_resource_operations()
+                .call_describe(&mut store)
+                .await
+        }
+        .await;
+        self.guest.finish_fresh(&mut store, "describe", outcome)
     }
 
     /// Runs `op` on `params`; the collection as the provider left it.
@@ -118,25 +111,28 @@ impl ProviderGuest {
         op: Operation,
         params: Parameters,
     ) -> Result<Parameters, OperationError> {
-        let outcome = self
+        let (mut store, instance) = self
             .guest
-            .run_fresh(op.name(), async |store, instance| {
-                let provider = self.load(store, instance)?;
-                let handle = store.data_mut().platform().push_parameters(params)?;
-                let borrowed = Resource::new_borrow(handle.rep());
-                let ops = provider.paasm_resource_operations();
-                let result = match op {
-                    Operation::Create => ops.call_create(&mut *store, borrowed).await?,
-                    Operation::Get => ops.call_get(&mut *store, borrowed).await?,
-                    Operation::Delete => ops.call_delete(&mut *store, borrowed).await?,
-                    Operation::Suspend => ops.call_suspend(&mut *store, borrowed).await?,
-                    Operation::Resume => ops.call_resume(&mut *store, borrowed).await?,
-                };
-                let params = store.data_mut().platform().take_parameters(handle)?;
-                Ok(result.map(|()| params))
-            })
-            .await;
-        flatten(outcome)
+            .instantiate_fresh()
+            .await
+            .map_err(OperationError::Guest)?;
+        let outcome = async {
+            let provider = self.indices.load(&mut store, &instance)?;
+            let handle = store.data_mut().platform().push_parameters(params)?;
+            let borrowed = Resource::new_borrow(handle.rep());
+            let ops = provider.paasm_resource_operations();
+            let result = match op {
+                Operation::Create => ops.call_create(&mut store, borrowed).await?,
+                Operation::Get => ops.call_get(&mut store, borrowed).await?,
+                Operation::Delete => ops.call_delete(&mut store, borrowed).await?,
+                Operation::Suspend => ops.call_suspend(&mut store, borrowed).await?,
+                Operation::Resume => ops.call_resume(&mut store, borrowed).await?,
+            };
+            let params = store.data_mut().platform().take_parameters(handle)?;
+            Ok(result.map(|()| params))
+        }
+        .await;
+        flatten(self.guest.finish_fresh(&mut store, op.name(), outcome))
     }
 
     /// Runs `update` with the current and the new parameters; the current collection as the
@@ -146,26 +142,29 @@ impl ProviderGuest {
         params: Parameters,
         new_params: Parameters,
     ) -> Result<Parameters, OperationError> {
-        let outcome = self
+        let (mut store, instance) = self
             .guest
-            .run_fresh("update", async |store, instance| {
-                let provider = self.load(store, instance)?;
-                let handle = store.data_mut().platform().push_parameters(params)?;
-                let new_handle = store.data_mut().platform().push_parameters(new_params)?;
-                let result = provider
-                    .paasm_resource_operations()
-                    .call_update(
-                        &mut *store,
-                        Resource::new_borrow(handle.rep()),
-                        Resource::new_borrow(new_handle.rep()),
-                    )
-                    .await?;
-                store.data_mut().platform().take_parameters(new_handle)?;
-                let params = store.data_mut().platform().take_parameters(handle)?;
-                Ok(result.map(|()| params))
-            })
-            .await;
-        flatten(outcome)
+            .instantiate_fresh()
+            .await
+            .map_err(OperationError::Guest)?;
+        let outcome = async {
+            let provider = self.indices.load(&mut store, &instance)?;
+            let handle = store.data_mut().platform().push_parameters(params)?;
+            let new_handle = store.data_mut().platform().push_parameters(new_params)?;
+            let result = provider
+                .paasm_resource_operations()
+                .call_update(
+                    &mut store,
+                    Resource::new_borrow(handle.rep()),
+                    Resource::new_borrow(new_handle.rep()),
+                )
+                .await?;
+            store.data_mut().platform().take_parameters(new_handle)?;
+            let params = store.data_mut().platform().take_parameters(handle)?;
+            Ok(result.map(|()| params))
+        }
+        .await;
+        flatten(self.guest.finish_fresh(&mut store, "update", outcome))
     }
 
     /// The physical keys of the instances under the parent with physical key `parent_pkey`.
@@ -174,26 +173,28 @@ impl ProviderGuest {
         parent_pkey: Option<ParamKey>,
         config: Parameters,
     ) -> Result<Vec<ParamKey>, OperationError> {
-        let outcome = self
+        let (mut store, instance) = self
             .guest
-            .run_fresh("enumerate", async |store, instance| {
-                let provider = self.load(store, instance)?;
-                let handle = store.data_mut().platform().push_parameters(config)?;
-                let parent: Option<super::platform_bindings::types::Key> =
-                    parent_pkey.map(Into::into);
-                let result = provider
-                    .paasm_resource_operations()
-                    .call_enumerate(
-                        &mut *store,
-                        parent.as_ref(),
-                        Resource::new_borrow(handle.rep()),
-                    )
-                    .await?;
-                store.data_mut().platform().take_parameters(handle)?;
-                Ok(result.map(|keys| keys.into_iter().map(ParamKey::from).collect()))
-            })
-            .await;
-        flatten(outcome)
+            .instantiate_fresh()
+            .await
+            .map_err(OperationError::Guest)?;
+        let outcome = async {
+            let provider = self.indices.load(&mut store, &instance)?;
+            let handle = store.data_mut().platform().push_parameters(config)?;
+            let parent: Option<super::platform_bindings::types::Key> = parent_pkey.map(Into::into);
+            let result = provider
+                .paasm_resource_operations()
+                .call_enumerate(
+                    &mut store,
+                    parent.as_ref(),
+                    Resource::new_borrow(handle.rep()),
+                )
+                .await?;
+            store.data_mut().platform().take_parameters(handle)?;
+            Ok(result.map(|keys| keys.into_iter().map(ParamKey::from).collect()))
+        }
+        .await;
+        flatten(self.guest.finish_fresh(&mut store, "enumerate", outcome))
     }
 }
 
