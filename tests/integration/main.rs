@@ -8,6 +8,7 @@ mod faults;
 mod jsonrpc2;
 mod managers;
 mod providers;
+mod resources;
 mod support;
 mod tls;
 mod types;

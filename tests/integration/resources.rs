@@ -1,0 +1,258 @@
+//! `paasm resources` for real: the binary loading provider components from a resources
+//! configuration and serving the engine over JSON-RPC 2.0 and the ConPaaS dialect.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{self, Connection, paasm_bin};
+
+/// The directory holding the built components.
+fn components() -> PathBuf {
+    support::component("test-provider")
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A running `paasm resources`; killed when dropped.
+pub struct Resources {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    config: PathBuf,
+}
+
+impl Resources {
+    /// Starts `paasm resources` with the configuration `toml` and its data under `data`.
+    pub fn start(toml: &str, data: &Path) -> Self {
+        std::fs::create_dir_all(data).unwrap();
+        let config = data.join("resources.toml");
+        std::fs::write(&config, toml).unwrap();
+        let (child, addr) = Self::spawn(&config, data)
+            .unwrap_or_else(|stderr| panic!("paasm resources did not start:\n{stderr}"));
+        Self {
+            child,
+            addr,
+            data: data.to_path_buf(),
+            config,
+        }
+    }
+
+    /// Spawns the server; its stderr when it exits instead of announcing its address.
+    pub fn spawn(config: &Path, data: &Path) -> Result<(Child, SocketAddr), String> {
+        let mut child = Command::new(paasm_bin())
+            .arg("resources")
+            .arg("--config")
+            .arg(config)
+            .arg("--data")
+            .arg(data)
+            .arg("--components")
+            .arg(components())
+            .args(["--listen", "127.0.0.1:0", "--cache-dir"])
+            .arg(support::cache_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let line = support::first_line(&mut child, Duration::from_secs(120));
+        match line
+            .as_deref()
+            .and_then(|l| l.strip_prefix("paasm resources listening on http://"))
+            .and_then(|a| a.parse().ok())
+        {
+            Some(addr) => Ok((child, addr)),
+            None => {
+                let _ = child.kill();
+                let output = child.wait_with_output().unwrap();
+                Err(String::from_utf8_lossy(&output.stderr).into_owned())
+            }
+        }
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same files.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, addr) = Self::spawn(&self.config, &self.data).unwrap();
+        self.child = child;
+        self.addr = addr;
+    }
+
+    /// A JSON-RPC 2.0 call; the whole reply.
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        Connection::open(self.addr).await.call(method, params).await
+    }
+}
+
+impl Drop for Resources {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const MEMO: &str = r#"
+[implementations]
+test_memo = "test-provider.wasm"
+
+[resources.memo]
+implementation = "test_memo"
+config = { prefix = "note-" }
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_engine_over_json_rpc_with_distinct_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Resources::start(MEMO, &dir.path().join("data"));
+    let created = r
+        .call(
+            "create",
+            json!({"resource": "memo", "key": "alpha", "params": {"size": 4, "secret": "hunter2"}}),
+        )
+        .await;
+    let result = &created["result"];
+    assert_eq!(result["params"]["size"], "4", "{created}");
+    assert_eq!(result["params"]["secret"], "***");
+    assert_eq!(result["params"]["status"], "created");
+    assert_eq!(result["pkey"], json!({"num": 5}));
+
+    let again = r
+        .call("create", json!({"resource": "memo", "key": "ALPHA"}))
+        .await;
+    assert_eq!(again["error"]["code"], -32010, "{again}");
+    let missing = r
+        .call("get", json!({"resource": "memo", "key": "nobody"}))
+        .await;
+    assert_eq!(missing["error"]["code"], -32011, "{missing}");
+    let invalid = r
+        .call(
+            "create",
+            json!({"resource": "memo", "key": "beta", "params": {"size": "-3", "status": "x"}}),
+        )
+        .await;
+    assert_eq!(invalid["error"]["code"], -32012, "{invalid}");
+    let names: Vec<&str> = invalid["error"]["data"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["size", "status"]);
+    // The provider's own invalid-parameter error comes through the same way.
+    let bad = r
+        .call("create", json!({"resource": "memo", "key": "bad"}))
+        .await;
+    assert_eq!(bad["error"]["code"], -32012, "{bad}");
+    assert_eq!(bad["error"]["data"]["parameters"][0]["name"], "name");
+    let unknown = r
+        .call("get", json!({"resource": "mailbox", "key": "x"}))
+        .await;
+    assert_eq!(unknown["error"]["code"], -32013, "{unknown}");
+    let malformed = r
+        .call(
+            "get",
+            json!({"resource": "memo", "key": "alpha", "parent": "x"}),
+        )
+        .await;
+    assert_eq!(malformed["error"]["code"], -32602, "{malformed}");
+    assert!(
+        malformed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"parent\"")
+    );
+    // A guest panic is a failure of that call only.
+    let panicked = r
+        .call("create", json!({"resource": "memo", "key": "panic"}))
+        .await;
+    assert_eq!(panicked["error"]["code"], -32000, "{panicked}");
+    assert!(
+        panicked["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("panicked on purpose")
+    );
+
+    let dry = r
+        .call(
+            "create",
+            json!({"resource": "memo", "key": "gamma", "dry_run": true}),
+        )
+        .await;
+    assert_eq!(dry["result"]["would"], "create", "{dry}");
+    let listed = r.call("list", json!({"resource": "memo"})).await;
+    assert_eq!(
+        listed["result"]["keys"],
+        json!(["alpha", "note-a", "note-b"]),
+        "the engine's instances and what the provider enumerates: {listed}"
+    );
+    let described = r.call("describe", json!({"resource": "memo"})).await;
+    assert_eq!(described["result"]["physical"], "test_memo", "{described}");
+    assert_eq!(described["result"]["lkey"]["name"], "name");
+
+    let got = r
+        .call("get", json!({"resource": "memo", "key": "alpha"}))
+        .await;
+    assert_eq!(got["result"]["params"]["size"], "4", "{got}");
+    let suspended = r
+        .call("suspend", json!({"resource": "memo", "key": "alpha"}))
+        .await;
+    assert_eq!(suspended["result"]["suspended"], true, "{suspended}");
+    let deleted = r
+        .call("delete", json!({"resource": "memo", "key": "alpha"}))
+        .await;
+    assert_eq!(deleted["result"]["deleted"], true, "{deleted}");
+
+    // The ConPaaS dialect reaches the same methods (POST), the error as a string.
+    let reply = support::post(
+        r.addr,
+        &json!({"method": "get", "params": {"resource": "memo", "key": "alpha"}, "id": 1}),
+    );
+    let error = reply.json()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("memo alpha does not exist"), "{error}");
+    // Nothing sensitive reached the log.
+    let log = std::fs::read_to_string(r.data.join("resource.log")).unwrap();
+    assert!(!log.contains("hunter2"), "{log}");
+    assert!(
+        log.contains("created memo alpha"),
+        "the provider's own log line: {log}"
+    );
+}
+
+#[test]
+fn a_configuration_that_activates_two_or_unknown_implementations_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let refuse = |toml: &str| -> String {
+        let config = data.join("bad.toml");
+        std::fs::write(&config, toml).unwrap();
+        match Resources::spawn(&config, &data) {
+            Ok((mut child, _)) => {
+                let _ = child.kill();
+                panic!("a bad configuration was accepted:\n{toml}");
+            }
+            Err(stderr) => stderr,
+        }
+    };
+    let err = refuse(
+        "[implementations]\ntest_memo = \"test-provider.wasm\"\n[resources.memo]\nimplementation = \"iis\"\n",
+    );
+    assert!(err.contains("unknown implementation \"iis\""), "{err}");
+    let err = refuse(
+        "[implementations]\ntest_memo = \"test-provider.wasm\"\nother = \"test-provider.wasm\"\n[resources.memo]\nimplementation = \"test_memo\"\n",
+    );
+    assert!(err.contains("describes itself as \"test_memo\""), "{err}");
+    let err = refuse(
+        "[implementations]\ntest_memo = \"test-provider.wasm\"\n[resources.memo]\nimplementation = \"test_memo\"\n[resources.note]\nimplementation = \"test_memo\"\n",
+    );
+    assert!(err.contains("implements \"memo\", not \"note\""), "{err}");
+    let err = refuse(
+        "[implementations]\ntest_memo = \"test-provider.wasm\"\n[resources.memo]\nimplementation = \"test_memo\"\nconfig = { prefix = \"\", colour = \"red\" }\n",
+    );
+    assert!(err.contains("colour"), "{err}");
+}
