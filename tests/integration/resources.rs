@@ -256,3 +256,53 @@ fn a_configuration_that_activates_two_or_unknown_implementations_is_refused() {
     );
     assert!(err.contains("colour"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_jobs_survive_a_killed_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("{MEMO}offline = true\n");
+    let mut r = Resources::start(&config, &dir.path().join("data"));
+    // A bad request fails at once, not in the queue.
+    let bad = r
+        .call(
+            "create",
+            json!({"resource": "memo", "key": "x", "params": {"size": "no"}}),
+        )
+        .await;
+    assert_eq!(bad["error"]["code"], -32012, "{bad}");
+    let slow = r
+        .call("create", json!({"resource": "memo", "key": "slow"}))
+        .await;
+    let slow_id = slow["result"]["job"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{slow}"));
+    let next = r
+        .call("create", json!({"resource": "memo", "key": "later"}))
+        .await;
+    let next_id = next["result"]["job"].as_i64().unwrap();
+    // Killed while the first job runs and before the second one starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = r.call("job", json!({"id": next_id})).await;
+    assert_eq!(state["result"]["state"], "queued", "{state}");
+    r.kill_and_restart();
+    let mut done = Value::Null;
+    for _ in 0..300 {
+        done = r.call("job", json!({"id": next_id})).await;
+        if done["result"]["state"] == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["result"]["state"], "done", "{done}");
+    let first = r.call("job", json!({"id": slow_id})).await;
+    assert_eq!(
+        first["result"]["state"], "done",
+        "the interrupted job ran again: {first}"
+    );
+    let got = r
+        .call("get", json!({"resource": "memo", "key": "later"}))
+        .await;
+    assert_eq!(got["result"]["params"]["status"], "created", "{got}");
+    let missing = r.call("job", json!({"id": 999})).await;
+    assert_eq!(missing["error"]["code"], -32011, "{missing}");
+}

@@ -101,6 +101,8 @@ impl Guest for Memo {
                 }));
             }
             "panic" => panic!("memo cannot be created: the provider panicked on purpose"),
+            // Long enough for a test to kill the server in the middle of it.
+            "slow" => std::thread::sleep(std::time::Duration::from_secs(3)),
             _ => {}
         }
         let prefix = params.get("prefix").unwrap_or_default();

@@ -88,6 +88,9 @@ fn from_failure(f: Failure) -> EngineError {
 pub struct Active {
     pub implementation: Arc<dyn Implementation>,
     pub config: Params,
+    /// Whether operations are queued: the implementation's `Offline` attribute, unless the
+    /// configuration says otherwise.
+    pub offline: bool,
 }
 
 impl Active {
@@ -169,7 +172,7 @@ impl Engine {
             "instance_schema": d.instance,
             "config_schema": d.config,
             "exclusive": d.exclusive,
-            "offline": d.offline,
+            "offline": self.active(resource)?.offline,
             "ignore_exists": d.ignore_exists,
             "cacheable": d.cacheable,
             "case_sensitive": d.case_sensitive,
@@ -302,7 +305,7 @@ impl Engine {
     /// Runs a request: at once, or (for an offline resource) queued, answering a job id.
     pub async fn call(self: &Arc<Self>, request: Request) -> Result<Value, EngineError> {
         let active = self.active(&request.resource)?;
-        if active.description().offline && request.op != Op::Get && !request.dry_run {
+        if active.offline && request.op != Op::Get && !request.dry_run {
             // Check now what can be checked, so a bad request fails at once.
             let mut dry = request.clone();
             dry.dry_run = true;
@@ -794,6 +797,7 @@ mod tests {
                 (
                     imp.d.resource.clone(),
                     Active {
+                        offline: imp.d.offline,
                         implementation: imp,
                         config,
                     },
@@ -1014,6 +1018,7 @@ mod tests {
             BTreeMap::from([(
                 "mailbox".to_string(),
                 Active {
+                    offline: fake.d.offline,
                     implementation: fake,
                     config,
                 },

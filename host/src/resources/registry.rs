@@ -12,6 +12,7 @@
 //! implementation = "unix_home"   # the active implementation
 //! grants = ["${DATA}/homes"]     # directories the implementation may use
 //! config = { homes = "${DATA}/homes" }
+//! # offline = true               # queue operations (default: the implementation's Offline)
 //!
 //! [resources.hosting]
 //! implementation = "nginx_vhost"
@@ -59,6 +60,9 @@ struct ResourceEntry {
     grants: Vec<String>,
     #[serde(default)]
     config: BTreeMap<String, toml::Value>,
+    /// Queue this resource's operations and run them in the background, whatever the
+    /// implementation's `Offline` attribute says.
+    offline: Option<bool>,
 }
 
 /// Where the registry finds things.
@@ -217,11 +221,13 @@ pub async fn load(
         .await
         {
             Ok(imp) => {
+                let offline = entry.offline.unwrap_or(imp.description().offline);
                 active.insert(
                     name.clone(),
                     Active {
                         implementation: imp,
                         config,
+                        offline,
                     },
                 );
             }
