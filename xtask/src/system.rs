@@ -1,8 +1,11 @@
 //! System packages the commands need at run time (not to build): installed from Debian's
 //! archive when missing, so `cargo xtask up` and `cargo xtask test` work on a fresh machine.
 //!
-//! Today that is `curl`, which a node's boot script uses to fetch its code from its manager
-//! (as the seed's setup fetched the code tarball with wget), and `bash`, which runs it.
+//! The local cloud's nodes need `curl`, which a node's boot script uses to fetch its code
+//! from its manager (as the seed's setup fetched the code tarball with wget), and `bash`,
+//! which runs it. The tests also need the real web servers the hosting providers write
+//! configuration for: `nginx` and Apache (`apache2ctl`). Package scripts are told not to
+//! start the services they install (`RUNLEVEL=1`): the tests start their own instances.
 
 use std::process::Command;
 
@@ -13,9 +16,22 @@ use crate::cargo::step;
 /// Commands the local cloud's nodes run, with the Debian package providing each.
 const NODE_COMMANDS: &[(&str, &str)] = &[("bash", "bash"), ("curl", "curl")];
 
+/// Commands the tests run besides the nodes', with their packages.
+const TEST_COMMANDS: &[(&str, &str)] = &[("nginx", "nginx"), ("apache2ctl", "apache2")];
+
 /// Installs the packages of the node commands that are missing.
 pub fn ensure_node_commands() -> Result<()> {
-    let missing: Vec<&str> = NODE_COMMANDS
+    ensure(NODE_COMMANDS)
+}
+
+/// Installs the packages of the node commands and the test commands that are missing.
+pub fn ensure_test_commands() -> Result<()> {
+    ensure(NODE_COMMANDS)?;
+    ensure(TEST_COMMANDS)
+}
+
+fn ensure(commands: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = commands
         .iter()
         .filter(|(command, _)| !on_path(command))
         .map(|(_, package)| *package)
@@ -42,7 +58,9 @@ pub fn ensure_node_commands() -> Result<()> {
             sudo.args(["-n", "apt-get"]);
             sudo
         };
-        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd.args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("RUNLEVEL", "1");
         cmd
     };
     step("updating the package lists", &mut apt(&["update", "-q"]))?;

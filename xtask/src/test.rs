@@ -10,7 +10,7 @@ use crate::paths::Paths;
 /// Returns the exit code of `cargo test` (0 when everything passed).
 pub fn run(paths: &Paths, extra: &[String]) -> Result<i32> {
     guests::build(paths)?;
-    crate::system::ensure_node_commands()?;
+    crate::system::ensure_test_commands()?;
     cargo::build_workspace(paths)?;
 
     let mut cmd = cargo::cargo(paths);
