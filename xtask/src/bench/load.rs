@@ -167,7 +167,7 @@ async fn connection_loop(addr: SocketAddr, from: Instant, to: Instant) -> Tally 
 }
 
 /// Opens a keep-alive HTTP/1.1 client connection; its driver runs as its own task.
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
+pub(crate) async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr}"))?;
@@ -183,7 +183,7 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
     Ok(sender)
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     conn: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
 ) -> Result<(StatusCode, Bytes)> {

@@ -10,6 +10,7 @@
 pub mod load;
 pub mod native;
 mod report;
+mod resources;
 mod scaling;
 
 use std::fs;
@@ -192,6 +193,19 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
         }
         _ => None,
     };
+    let resources = match (&args.paasm, &args.component) {
+        (Some(paasm), Some(component)) if !bench.native_only => Some(resources::run(
+            &runtime,
+            paasm,
+            component
+                .parent()
+                .context("the component has no directory")?,
+            &args.work_dir,
+            Duration::from_secs(bench.warmup.max(1)),
+            Duration::from_secs(bench.duration.min(5)),
+        )?),
+        _ => None,
+    };
 
     println!();
     print!("{}", report::table(&rows));
@@ -200,10 +214,19 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
     if let Some(scaling) = &scaling {
         print!("{}", report::scaling_table(scaling));
     }
+    if let Some(resources) = &resources {
+        print!("{}", report::resources_table(resources));
+    }
     if let Some(path) = &args.report {
         fs::write(
             path,
-            report::markdown(&setup, &rows, &call_costs, scaling.as_ref()),
+            report::markdown(
+                &setup,
+                &rows,
+                &call_costs,
+                scaling.as_ref(),
+                resources.as_ref(),
+            ),
         )
         .with_context(|| format!("cannot write {}", path.display()))?;
         println!("\nwrote {}", path.display());

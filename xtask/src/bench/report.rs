@@ -1,5 +1,6 @@
 //! The bench's results: the machine they were measured on, the table and BENCHMARKS.md.
 
+use super::resources::ResourceBench;
 use super::scaling::Scaling;
 use std::fmt::Write as _;
 use std::process::Command;
@@ -123,6 +124,7 @@ pub fn markdown(
     rows: &[Row],
     costs: &[(String, f64)],
     scaling: Option<&Scaling>,
+    resources: Option<&ResourceBench>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
@@ -155,6 +157,10 @@ pub fn markdown(
         out.push_str("\n### Manager: add_nodes on the local cloud\n\n");
         out.push_str(&scaling_table(scaling));
     }
+    if let Some(resources) = resources {
+        out.push_str("\n### Resources: account create+delete\n\n");
+        out.push_str(&resources_table(resources));
+    }
     let _ = write!(
         out,
         "\n## Method\n\n\
@@ -182,13 +188,31 @@ pub fn markdown(
            the next. The baseline starts the same number of `paasm agent` processes directly and\n  \
            waits until each answers `check_agent_process`; the difference is the manager's path\n  \
            (boot script, code fetched from the manager, polling, the `startup` hook). Memory is\n  \
-           the manager's resident set (`VmRSS`, peak `VmHWM`).\n",
+           the manager's resident set (`VmRSS`, peak `VmHWM`).\n\
+         - Resources: `paasm resources` with the `account` implementation; each client creates an\n  \
+           account and deletes it again on one keep-alive connection, for the measured window\n  \
+           after the warmup. The baseline does the same filesystem work natively with as many\n  \
+           threads.\n",
         conns = setup.connections,
         warmup = setup.warmup.as_secs_f64(),
         duration = setup.duration.as_secs_f64(),
         nproc = setup.nproc,
     );
     out
+}
+
+/// The resources table.
+pub fn resources_table(r: &ResourceBench) -> String {
+    format!(
+        "| target | create+delete pairs/s | ratio to native |\n|---|--:|--:|\n\
+         | native filesystem (mkdir, marker file, remove) | {:.0} | 1.00 |\n\
+         | paasm resources, `account` (JSON-RPC 2.0, {} clients, {} s) | {:.0} | {:.3} |\n",
+        r.native_pairs_per_s,
+        r.clients,
+        r.duration.as_secs(),
+        r.pairs_per_s,
+        r.pairs_per_s / r.native_pairs_per_s.max(1e-9)
+    )
 }
 
 /// The add_nodes table.

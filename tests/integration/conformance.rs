@@ -1,0 +1,344 @@
+//! The hosting conformance suite: the same cases, kept as data in `tests/conformance/hosting/`,
+//! run against every implementation of the logical resource `hosting` through a real
+//! `paasm resources`; then the configuration each implementation wrote is checked by the real
+//! server it is for (`nginx -t`, `apache2ctl -t`), and a real nginx serves a created site, its
+//! suspend page, and the site again.
+//!
+//! A case file has a `name` and `[[step]]`s: `call` (a method), `params` (its params; the text
+//! `${DATA}` stands for the engine's data directory), then either `expect` (a JSON object the
+//! result must contain: every key given must match, recursively) or `error` (the JSON-RPC
+//! error code) with an optional `error_param` (the parameter the error must name).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::resources::Resources;
+
+/// The resources configuration with `hosting` implemented by `implementation`.
+fn config(implementation: &str) -> String {
+    format!(
+        r#"
+[implementations]
+unix_home = "account.wasm"
+nginx_vhost = "nginx-vhost.wasm"
+apache_vhost = "apache-vhost.wasm"
+
+[resources.account]
+implementation = "unix_home"
+grants = ["${{DATA}}/homes"]
+config = {{ homes = "${{DATA}}/homes" }}
+
+[resources.hosting]
+implementation = "{implementation}"
+grants = ["${{DATA}}/homes", "${{DATA}}/web"]
+config = {{ vhostsdir = "${{DATA}}/web/sites", logsdir = "${{DATA}}/web/logs", suspendskeleton = "${{DATA}}/web/suspended" }}
+"#
+    )
+}
+
+/// The directories the hosting configuration names, with the suspend page.
+fn prepare(data: &Path) {
+    for dir in ["homes", "web/sites", "web/logs", "web/suspended"] {
+        std::fs::create_dir_all(data.join(dir)).unwrap();
+    }
+    std::fs::write(
+        data.join("web/suspended/index.html"),
+        "<h1>this site is suspended</h1>\n",
+    )
+    .unwrap();
+}
+
+fn cases() -> Vec<(String, toml::Table)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/hosting");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no cases in {}", dir.display());
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let table: toml::Table =
+                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            (f.file_name().unwrap().to_string_lossy().into_owned(), table)
+        })
+        .collect()
+}
+
+/// TOML to JSON, with `${DATA}` replaced in every string.
+fn to_json(value: &toml::Value, data: &Path) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.replace("${DATA}", &data.display().to_string())),
+        toml::Value::Integer(i) => json!(i),
+        toml::Value::Float(f) => json!(f),
+        toml::Value::Boolean(b) => json!(b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(|i| to_json(i, data)).collect()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), to_json(v, data)))
+                .collect(),
+        ),
+    }
+}
+
+/// Whether `actual` contains everything in `expected`.
+fn contains(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| contains(av, v))),
+        (a, e) => a == e,
+    }
+}
+
+async fn run_cases(r: &Resources, implementation: &str) {
+    for (file, case) in cases() {
+        let name = case["name"].as_str().unwrap_or(&file).to_string();
+        let steps = case["step"].as_array().unwrap();
+        for (i, step) in steps.iter().enumerate() {
+            let at = format!("{implementation}: {file} ({name}), step {}", i + 1);
+            let method = step["call"].as_str().unwrap();
+            let params = to_json(&step["params"], &r.data);
+            let reply = r.call(method, params).await;
+            match step.get("error") {
+                Some(code) => {
+                    let code = code.as_integer().unwrap();
+                    assert_eq!(reply["error"]["code"], json!(code), "{at}: {reply}");
+                    if let Some(param) = step.get("error_param").and_then(|p| p.as_str()) {
+                        let named: Vec<&str> = reply["error"]["data"]["parameters"]
+                            .as_array()
+                            .map(|list| list.iter().filter_map(|p| p["name"].as_str()).collect())
+                            .unwrap_or_default();
+                        assert!(named.contains(&param), "{at}: {param} not named in {reply}");
+                    }
+                }
+                None => {
+                    assert!(reply["error"].is_null(), "{at}: {reply}");
+                    if let Some(expected) = step.get("expect") {
+                        let expected = to_json(expected, &r.data);
+                        assert!(
+                            contains(&reply["result"], &expected),
+                            "{at}: {} does not contain {expected}",
+                            reply["result"]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn server(name: &str) -> PathBuf {
+    ["/usr/sbin", "/usr/bin", "/sbin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed: `cargo xtask test` installs it"))
+}
+
+/// A minimal nginx configuration serving the sites in `sites` on loopback.
+fn nginx_conf(dir: &Path, sites: &Path) -> PathBuf {
+    let d = dir.display();
+    let user = if is_root() { "user root;\n" } else { "" };
+    let conf = format!(
+        "{user}daemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {}/*.conf;\n}}\n",
+        sites.display()
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// GET http://127.0.0.1:port/ with a Host header; the body.
+fn fetch(port: u16, host: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text
+}
+
+fn wait_for(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listens on port {port}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_vhost_passes_the_suite_and_nginx_serves_its_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    prepare(&data);
+    let r = Resources::start(&config("nginx_vhost"), &data);
+    let alice = r
+        .call("create", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert!(alice["error"].is_null(), "{alice}");
+    run_cases(&r, "nginx_vhost").await;
+
+    // A real nginx serves what the implementation wrote.
+    let port = free_port();
+    let site =
+        json!({"resource": "hosting", "key": "served.example", "parent": [["account", "alice"]]});
+    let mut create = site.clone();
+    create["params"] = json!({"ip": "127.0.0.1", "port": port});
+    let created = r.call("create", create).await;
+    assert!(created["error"].is_null(), "{created}");
+    let docroot = created["result"]["params"]["docrootpath"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        Path::new(&docroot).join("index.html"),
+        "<h1>welcome to served.example</h1>\n",
+    )
+    .unwrap();
+    let nginx = server("nginx");
+    let conf = nginx_conf(dir.path(), &data.join("web/sites"));
+    let check = Command::new(&nginx)
+        .arg("-t")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "nginx -t: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let mut child = Command::new(&nginx)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(port);
+    let reload = || {
+        let status = Command::new(&nginx)
+            .args(["-s", "reload", "-c"])
+            .arg(&conf)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let page = fetch(port, "served.example");
+    assert!(page.contains("welcome to served.example"), "{page}");
+    let suspended = r.call("suspend", site.clone()).await;
+    assert!(suspended["error"].is_null(), "{suspended}");
+    reload();
+    let page = fetch(port, "served.example");
+    assert!(page.contains("this site is suspended"), "{page}");
+    let resumed = r.call("resume", site.clone()).await;
+    assert!(resumed["error"].is_null(), "{resumed}");
+    reload();
+    let page = fetch(port, "served.example");
+    assert!(page.contains("welcome to served.example"), "{page}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apache_vhost_passes_the_suite_and_apache_accepts_its_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    prepare(&data);
+    let r = Resources::start(&config("apache_vhost"), &data);
+    let alice = r
+        .call("create", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert!(alice["error"].is_null(), "{alice}");
+    run_cases(&r, "apache_vhost").await;
+
+    let created = r
+        .call(
+            "create",
+            json!({"resource": "hosting", "key": "apache.example", "parent": [["account", "alice"]], "params": {"ip": "127.0.0.1", "port": free_port(), "index": true}}),
+        )
+        .await;
+    assert!(created["error"].is_null(), "{created}");
+    let d = dir.path().display();
+    let modules = "/usr/lib/apache2/modules";
+    let conf = format!(
+        "ServerRoot /etc/apache2\nLoadModule mpm_event_module {modules}/mod_mpm_event.so\nLoadModule authz_core_module {modules}/mod_authz_core.so\nLoadModule dir_module {modules}/mod_dir.so\nLoadModule autoindex_module {modules}/mod_autoindex.so\nLoadModule mime_module {modules}/mod_mime.so\nPidFile {d}/apache.pid\nErrorLog {d}/apache-error.log\nServerName localhost\nListen 127.0.0.1:{}\nIncludeOptional {}/*.conf\n",
+        free_port(),
+        data.join("web/sites").display()
+    );
+    let conf_path = dir.path().join("apache.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let check = Command::new(server("apache2ctl"))
+        .arg("-t")
+        .env("APACHE_ARGUMENTS", format!("-f {}", conf_path.display()))
+        .env("APACHE_RUN_DIR", dir.path())
+        .env("APACHE_LOG_DIR", dir.path())
+        .env("APACHE_PID_FILE", dir.path().join("apache.pid"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "apache2ctl -t: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn switching_the_active_implementation_switches_behaviour() {
+    for (implementation, marker) in [
+        ("nginx_vhost", "server_name"),
+        ("apache_vhost", "<VirtualHost"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        prepare(&data);
+        let r = Resources::start(&config(implementation), &data);
+        let described = r.call("describe", json!({"resource": "hosting"})).await;
+        assert_eq!(
+            described["result"]["physical"], implementation,
+            "{described}"
+        );
+        r.call("create", json!({"resource": "account", "key": "bob"}))
+            .await;
+        let created = r
+            .call(
+                "create",
+                json!({"resource": "hosting", "key": "switch.example", "parent": [["account", "bob"]], "params": {"ip": "127.0.0.1"}}),
+            )
+            .await;
+        assert!(created["error"].is_null(), "{created}");
+        let written = std::fs::read_to_string(data.join("web/sites/switch.example.conf")).unwrap();
+        assert!(written.contains(marker), "{implementation}: {written}");
+    }
+}
