@@ -1,5 +1,6 @@
 //! `cargo xtask test`: build guests and the release workspace once, then run the whole test
-//! suite against the real `paasm` binary and the real components.
+//! suite against the real `paasm` binary and the real components, then the guests' own unit
+//! tests on this machine's target.
 
 use anyhow::Result;
 
@@ -24,9 +25,21 @@ pub fn run(paths: &Paths, extra: &[String]) -> Result<i32> {
     eprintln!("    PAASM_COMPONENTS={}", paths.components().display());
     eprintln!("    PAASM_SERVICES_DIR={}", paths.services().display());
     let status = streamed("running the test suite", &mut cmd)?;
+    if !status.success() {
+        eprintln!("error: the test suite failed ({status})");
+        return Ok(status.code().unwrap_or(1));
+    }
+
+    // The guests' own unit tests (the plain logic providers share), on this machine's target.
+    let mut cmd = cargo::cargo(paths);
+    cmd.args(["test", "--workspace", "--manifest-path"])
+        .arg(paths.guests_manifest())
+        .arg("--target-dir")
+        .arg(paths.target.join("guests-host"));
+    let status = streamed("running the guests' unit tests", &mut cmd)?;
     if status.success() {
         return Ok(0);
     }
-    eprintln!("error: the test suite failed ({status})");
+    eprintln!("error: the guests' unit tests failed ({status})");
     Ok(status.code().unwrap_or(1))
 }
