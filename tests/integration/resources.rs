@@ -255,6 +255,11 @@ fn a_configuration_that_activates_two_or_unknown_implementations_is_refused() {
         "[implementations]\ntest_memo = \"test-provider.wasm\"\n[resources.memo]\nimplementation = \"test_memo\"\nconfig = { prefix = \"\", colour = \"red\" }\n",
     );
     assert!(err.contains("colour"), "{err}");
+    // Activating a second implementation of one resource means naming it twice.
+    let err = refuse(
+        "[implementations]\ntest_memo = \"test-provider.wasm\"\n[resources.memo]\nimplementation = \"test_memo\"\n[resources.memo]\nimplementation = \"test_memo\"\n",
+    );
+    assert!(err.contains("duplicate"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -305,4 +310,19 @@ async fn offline_jobs_survive_a_killed_server() {
     assert_eq!(got["result"]["params"]["status"], "created", "{got}");
     let missing = r.call("job", json!({"id": 999})).await;
     assert_eq!(missing["error"]["code"], -32011, "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_concurrent_creates_of_one_key_exactly_one_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Resources::start(MEMO, &dir.path().join("data"));
+    let create = || r.call("create", json!({"resource": "memo", "key": "race"}));
+    let (a, b) = tokio::join!(create(), create());
+    let ok = [&a, &b]
+        .iter()
+        .filter(|reply| reply["error"].is_null())
+        .count();
+    assert_eq!(ok, 1, "{a} {b}");
+    let failed = if a["error"].is_null() { &b } else { &a };
+    assert_eq!(failed["error"]["code"], -32010, "{failed}");
 }

@@ -306,15 +306,34 @@ impl Engine {
     pub async fn call(self: &Arc<Self>, request: Request) -> Result<Value, EngineError> {
         let active = self.active(&request.resource)?;
         if active.offline && request.op != Op::Get && !request.dry_run {
-            // Check now what can be checked, so a bad request fails at once.
-            let mut dry = request.clone();
-            dry.dry_run = true;
-            self.execute(dry).await?;
+            // Check now what can be checked without waiting for the jobs ahead, so a bad
+            // request fails at once; whether the instance exists is the job's business.
+            self.check(&request)?;
             let id = self.store.enqueue(&request_json(&request))?;
             self.jobs.notify_one();
             return Ok(json!({"job": id, "state": "queued"}));
         }
         self.execute(request).await
+    }
+
+    /// Checks a request's resource, parent path, key and parameters, without locks and
+    /// without asking the implementation anything.
+    fn check(&self, request: &Request) -> Result<(), EngineError> {
+        let active = self.active(&request.resource)?;
+        let d = active.description();
+        let (_, _, parent_configs) = self.resolve_parent(&request.resource, &request.parent)?;
+        Key::parse(d.lkey_kind, &request.key)
+            .map_err(|e| EngineError::InvalidParameters(vec![(d.lkey.clone(), e.to_string())]))?;
+        let refs: Vec<&Params> = parent_configs.iter().rev().collect();
+        let config = inherit(&refs, &active.config);
+        let mut instance: Params = request.params.clone().into_iter().collect();
+        instance.set(d.lkey.clone(), request.key.clone());
+        let op = if request.op == Op::Create { Op::Create } else { Op::Update };
+        let config = if op == Op::Create { config } else { Params::new() };
+        if matches!(request.op, Op::Create | Op::Update) {
+            d.instance.apply(&config, &instance, op)?;
+        }
+        Ok(())
     }
 
     /// The state of an offline job.
