@@ -106,7 +106,8 @@ enum Command {
         /// Where the engine keeps its database and `${DATA}` in the configuration points.
         #[arg(long, value_name = "DIR", default_value = "var/resources")]
         data: PathBuf,
-        /// Where the implementations' components are [default: $PAASM_COMPONENTS or ./components].
+        /// Where the implementations' components are [default: $PAASM_COMPONENTS, else
+        /// ./components, else ./target/components as `cargo xtask build-guests` leaves them].
         #[arg(long, value_name = "DIR")]
         components: Option<PathBuf>,
         /// The configuration tree [default: $PAASM_CONFIG_DIR or ./config].
@@ -277,7 +278,17 @@ fn main() -> ExitCode {
             let options = paasm::resources::server::ResourcesOptions {
                 config,
                 data: std::path::absolute(&data).unwrap_or(data),
-                components: dir_option(components, "PAASM_COMPONENTS", "components"),
+                components: components
+                    .or_else(|| std::env::var_os("PAASM_COMPONENTS").map(PathBuf::from))
+                    .unwrap_or_else(|| {
+                        // In a checkout, `cargo xtask build-guests` leaves them in target/.
+                        let installed = PathBuf::from("components");
+                        if installed.is_dir() {
+                            installed
+                        } else {
+                            PathBuf::from("target/components")
+                        }
+                    }),
                 listen,
                 cache_dir: cache_dir.or_else(default_cache_dir),
             };

@@ -328,8 +328,16 @@ impl Engine {
         let config = inherit(&refs, &active.config);
         let mut instance: Params = request.params.clone().into_iter().collect();
         instance.set(d.lkey.clone(), request.key.clone());
-        let op = if request.op == Op::Create { Op::Create } else { Op::Update };
-        let config = if op == Op::Create { config } else { Params::new() };
+        let op = if request.op == Op::Create {
+            Op::Create
+        } else {
+            Op::Update
+        };
+        let config = if op == Op::Create {
+            config
+        } else {
+            Params::new()
+        };
         if matches!(request.op, Op::Create | Op::Update) {
             d.instance.apply(&config, &instance, op)?;
         }
@@ -661,6 +669,28 @@ fn reply_params(d: &Description, params: &Params) -> Value {
     Value::Object(out)
 }
 
+/// The config attributes (own and inherited from the parents) the implementation saw,
+/// sensitive values masked.
+fn reply_config(d: &Description, params: &Params) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in params.iter() {
+        if d.instance.prop(k).is_some() {
+            continue;
+        }
+        let sensitive =
+            params.is_sensitive(k) || d.config.prop(k).is_some_and(|p| p.is_sensitive());
+        out.insert(
+            k.to_string(),
+            Value::String(if sensitive {
+                "***".into()
+            } else {
+                v.to_string()
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
 fn reply(d: &Description, key: &str, instance: &Instance, suspended: bool) -> Value {
     json!({
         "resource": d.resource,
@@ -668,6 +698,7 @@ fn reply(d: &Description, key: &str, instance: &Instance, suspended: bool) -> Va
         "pkey": instance.pkey.as_ref().map(key_json),
         "suspended": suspended,
         "params": reply_params(d, &instance.params),
+        "config": reply_config(d, &instance.params),
     })
 }
 
