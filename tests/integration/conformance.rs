@@ -19,6 +19,11 @@ use crate::resources::Resources;
 
 /// The resources configuration with `hosting` implemented by `implementation`.
 fn config(implementation: &str) -> String {
+    config_with(implementation, "")
+}
+
+/// The same, with more config attributes for `hosting` (`, removecontent = true`).
+fn config_with(implementation: &str, more: &str) -> String {
     format!(
         r#"
 [implementations]
@@ -34,7 +39,7 @@ config = {{ homes = "${{DATA}}/homes" }}
 [resources.hosting]
 implementation = "{implementation}"
 grants = ["${{DATA}}/homes", "${{DATA}}/web"]
-config = {{ vhostsdir = "${{DATA}}/web/sites", logsdir = "${{DATA}}/web/logs", suspendskeleton = "${{DATA}}/web/suspended" }}
+config = {{ vhostsdir = "${{DATA}}/web/sites", logsdir = "${{DATA}}/web/logs", suspendskeleton = "${{DATA}}/web/suspended"{more} }}
 "#
     )
 }
@@ -340,5 +345,37 @@ async fn switching_the_active_implementation_switches_behaviour() {
         assert!(created["error"].is_null(), "{created}");
         let written = std::fs::read_to_string(data.join("web/sites/switch.example.conf")).unwrap();
         assert!(written.contains(marker), "{implementation}: {written}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_honours_removecontent() {
+    for implementation in ["nginx_vhost", "apache_vhost"] {
+        for (remove, more) in [(false, ""), (true, ", removecontent = true")] {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("data");
+            prepare(&data);
+            let r = Resources::start(&config_with(implementation, more), &data);
+            r.call("create", json!({"resource": "account", "key": "carol"}))
+                .await;
+            let site = json!({"resource": "hosting", "key": "gone.example", "parent": [["account", "carol"]]});
+            let mut create = site.clone();
+            create["params"] = json!({"ip": "127.0.0.1"});
+            let created = r.call("create", create).await;
+            let docroot =
+                PathBuf::from(created["result"]["params"]["docrootpath"].as_str().unwrap());
+            assert!(
+                docroot.join("index.html").is_file(),
+                "{implementation}: {created}"
+            );
+            let deleted = r.call("delete", site).await;
+            assert!(deleted["error"].is_null(), "{deleted}");
+            assert!(!data.join("web/sites/gone.example.conf").exists());
+            assert_eq!(
+                docroot.exists(),
+                !remove,
+                "{implementation} with removecontent = {remove}"
+            );
+        }
     }
 }
