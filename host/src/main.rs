@@ -161,7 +161,8 @@ enum Command {
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
     },
-    /// Print the OpenRPC document of a component: the methods it would serve.
+    /// Print what a component offers: a service's OpenRPC document (the methods it would
+    /// serve), or a resource provider's description (attributes and schemas).
     Inspect {
         /// The component (.wasm).
         component: PathBuf,
@@ -439,6 +440,16 @@ async fn inspect(path: &Path) -> Result<()> {
         )
         .with_context(|| format!("cannot load {}", path.display()))?;
     let guest = Arc::new(guest);
+    // A resource provider: its description (attributes and schemas).
+    if let Ok(provider) = paasm::engine::provider::ProviderGuest::new(guest.clone()) {
+        use paasm::resources::implementation::Implementation;
+        let implementation =
+            paasm::resources::component::ComponentImplementation::load(provider).await?;
+        let d = implementation.description();
+        let document = paasm::resources::engine::describe_json(d, d.offline);
+        println!("{}", serde_json::to_string_pretty(&document)?);
+        return Ok(());
+    }
     let version = format!("sha256:{}", &digest(&bytes)[..16]);
     let dispatcher = Dispatcher::new(&name, &version, guest, Vec::new())?;
     let document = dispatcher

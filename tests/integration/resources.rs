@@ -326,3 +326,23 @@ async fn of_two_concurrent_creates_of_one_key_exactly_one_succeeds() {
     let failed = if a["error"].is_null() { &b } else { &a };
     assert_eq!(failed["error"]["code"], -32010, "{failed}");
 }
+
+#[test]
+fn inspect_prints_a_providers_description() {
+    let output = Command::new(paasm_bin())
+        .arg("inspect")
+        .arg(support::component("test-provider"))
+        .env("PAASM_CACHE_DIR", support::cache_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let d: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(d["resource"], "memo");
+    assert_eq!(d["physical"], "test_memo");
+    assert_eq!(d["lkey"], json!({"name": "name", "kind": "str"}));
+    assert_eq!(d["instance_schema"]["props"][0]["key"], true);
+}

@@ -161,23 +161,8 @@ impl Engine {
 
     /// The description of `resource` as JSON (schemas included).
     pub fn describe(&self, resource: &str) -> Result<Value, EngineError> {
-        let d = self.active(resource)?.description();
-        Ok(json!({
-            "resource": d.resource,
-            "physical": d.physical,
-            "lkey": {"name": d.lkey, "kind": d.lkey_kind.as_str()},
-            "description": d.summary,
-            "parent": d.parent,
-            "managed_pkey": d.managed_pkey,
-            "instance_schema": d.instance,
-            "config_schema": d.config,
-            "exclusive": d.exclusive,
-            "offline": self.active(resource)?.offline,
-            "ignore_exists": d.ignore_exists,
-            "cacheable": d.cacheable,
-            "case_sensitive": d.case_sensitive,
-            "listable": d.listable,
-        }))
+        let active = self.active(resource)?;
+        Ok(describe_json(active.description(), active.offline))
     }
 
     fn lock(&self, name: String) -> Arc<tokio::sync::Mutex<()>> {
@@ -637,6 +622,26 @@ impl Engine {
             Op::Create => unreachable!("handled above"),
         }
     }
+}
+
+/// An implementation's description as JSON (`offline` as configured).
+pub fn describe_json(d: &Description, offline: bool) -> Value {
+    json!({
+        "resource": d.resource,
+        "physical": d.physical,
+        "lkey": {"name": d.lkey, "kind": d.lkey_kind.as_str()},
+        "description": d.summary,
+        "parent": d.parent,
+        "managed_pkey": d.managed_pkey,
+        "instance_schema": d.instance,
+        "config_schema": d.config,
+        "exclusive": d.exclusive,
+        "offline": offline,
+        "ignore_exists": d.ignore_exists,
+        "cacheable": d.cacheable,
+        "case_sensitive": d.case_sensitive,
+        "listable": d.listable,
+    })
 }
 
 /// The instance parameters of a collection (config attributes are not kept).
