@@ -653,15 +653,16 @@ fn instance_values(d: &Description, params: &Params) -> BTreeMap<String, String>
         .collect()
 }
 
-/// The instance parameters for a reply, sensitive values masked.
-fn reply_params(d: &Description, params: &Params) -> Value {
+/// The values of `params` that are instance parameters (`instance`) or config attributes
+/// (`!instance`), sensitive ones masked, for a reply.
+fn masked(d: &Description, params: &Params, instance: bool) -> Value {
     let mut out = serde_json::Map::new();
     for (k, v) in params.iter() {
-        if d.instance.prop(k).is_none() {
+        if d.instance.prop(k).is_some() != instance {
             continue;
         }
-        let sensitive =
-            params.is_sensitive(k) || d.instance.prop(k).is_some_and(|p| p.is_sensitive());
+        let schema = if instance { &d.instance } else { &d.config };
+        let sensitive = params.is_sensitive(k) || schema.prop(k).is_some_and(|p| p.is_sensitive());
         out.insert(
             k.to_string(),
             Value::String(if sensitive {
@@ -674,26 +675,9 @@ fn reply_params(d: &Description, params: &Params) -> Value {
     Value::Object(out)
 }
 
-/// The config attributes (own and inherited from the parents) the implementation saw,
-/// sensitive values masked.
-fn reply_config(d: &Description, params: &Params) -> Value {
-    let mut out = serde_json::Map::new();
-    for (k, v) in params.iter() {
-        if d.instance.prop(k).is_some() {
-            continue;
-        }
-        let sensitive =
-            params.is_sensitive(k) || d.config.prop(k).is_some_and(|p| p.is_sensitive());
-        out.insert(
-            k.to_string(),
-            Value::String(if sensitive {
-                "***".into()
-            } else {
-                v.to_string()
-            }),
-        );
-    }
-    Value::Object(out)
+/// The instance parameters for a reply, sensitive values masked.
+fn reply_params(d: &Description, params: &Params) -> Value {
+    masked(d, params, true)
 }
 
 fn reply(d: &Description, key: &str, instance: &Instance, suspended: bool) -> Value {
@@ -703,7 +687,8 @@ fn reply(d: &Description, key: &str, instance: &Instance, suspended: bool) -> Va
         "pkey": instance.pkey.as_ref().map(key_json),
         "suspended": suspended,
         "params": reply_params(d, &instance.params),
-        "config": reply_config(d, &instance.params),
+        // The config attributes (own and inherited) the implementation saw.
+        "config": masked(d, &instance.params, false),
     })
 }
 
