@@ -53,21 +53,7 @@ pub struct AgentConfig {
 
 /// Reads and checks the configuration; on failure returns every message the seed would print.
 pub fn load_config(path: &Path) -> Result<AgentConfig, Vec<String>> {
-    if !path.is_file() {
-        return Err(vec![format!(
-            "Failed to find configuration file {}",
-            path.display()
-        )]);
-    }
-    let ini = IniConfig::load(path).map_err(|e| vec![e.to_string()])?;
-    let missing: Vec<String> = ini
-        .missing(REQUIRED)
-        .iter()
-        .map(|m| m.to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(missing);
-    }
+    let ini = super::read_required(path, REQUIRED)?;
     let wasm = wasm_settings(&ini)?;
     Ok(AgentConfig { ini, wasm })
 }

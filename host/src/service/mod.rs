@@ -11,10 +11,33 @@ pub mod package;
 pub mod state;
 pub mod store;
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::config::IniConfig;
 use crate::engine::{CallLimits, InstancePolicy};
+
+/// Reads a role's configuration file and checks the variables the seed requires, answering
+/// every message the seed printed (`Failed to find configuration file ...`, `Missing
+/// configuration section ...`, `Missing configuration variable ...`).
+pub fn read_required(path: &Path, required: &[(&str, &[&str])]) -> Result<IniConfig, Vec<String>> {
+    if !path.is_file() {
+        return Err(vec![format!(
+            "Failed to find configuration file {}",
+            path.display()
+        )]);
+    }
+    let ini = IniConfig::load(path).map_err(|e| vec![e.to_string()])?;
+    let missing: Vec<String> = ini
+        .missing(required)
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(missing);
+    }
+    Ok(ini)
+}
 
 /// The configuration section with the component's limits and instance policy.
 pub const WASM_SECTION: &str = "wasm";

@@ -58,21 +58,7 @@ pub(super) struct Settings {
 /// Reads and checks a manager configuration; on failure every message, as the seed printed
 /// them (the missing variables first, then every invalid value).
 pub fn load_config(path: &Path) -> Result<IniConfig, Vec<String>> {
-    if !path.is_file() {
-        return Err(vec![format!(
-            "Failed to find configuration file {}",
-            path.display()
-        )]);
-    }
-    let ini = IniConfig::load(path).map_err(|e| vec![e.to_string()])?;
-    let missing: Vec<String> = ini
-        .missing(REQUIRED)
-        .iter()
-        .map(|m| m.to_string())
-        .collect();
-    if !missing.is_empty() {
-        return Err(missing);
-    }
+    let ini = crate::service::read_required(path, REQUIRED)?;
     read(&ini)?;
     Ok(ini)
 }
