@@ -184,28 +184,18 @@ fn main() -> ExitCode {
             // Configuration problems are reported as the seed did: every message, exit 1.
             let agent_config = match agent::load_config(&config) {
                 Ok(c) => c,
-                Err(messages) => {
-                    for message in messages {
-                        eprintln!("{message}");
-                    }
-                    return ExitCode::from(1);
-                }
+                Err(messages) => return seed_failure(messages),
             };
             let log_file = agent_config.ini.get("agent", "LOG_FILE").map(PathBuf::from);
-            if let Err(e) = init_logging(log_file.as_deref()) {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(1);
+            if let Err(code) = start_logging(log_file.as_deref()) {
+                return code;
             }
             let options = AgentOptions {
                 config,
                 component,
                 listen,
                 cache_dir: cache_dir.or_else(default_cache_dir),
-                tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
-                    cert,
-                    key,
-                    client_ca: tls_client_ca,
-                }),
+                tls: tls_files(tls_cert, tls_key, tls_client_ca),
             };
             exit(runtime().and_then(|rt| rt.block_on(agent::run(agent_config, options))))
         }
@@ -237,25 +227,15 @@ fn main() -> ExitCode {
                 config_dir: dir_option(config_dir, "PAASM_CONFIG_DIR", "config"),
                 services_dir: dir_option(services_dir, "PAASM_SERVICES_DIR", "services"),
                 cache_dir: cache_dir.or_else(default_cache_dir),
-                tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles {
-                    cert,
-                    key,
-                    client_ca: tls_client_ca,
-                }),
+                tls: tls_files(tls_cert, tls_key, tls_client_ca),
             };
             let prepared = match manager::prepare(&options) {
                 Ok(p) => p,
-                Err(messages) => {
-                    for message in messages {
-                        eprintln!("{message}");
-                    }
-                    return ExitCode::from(1);
-                }
+                Err(messages) => return seed_failure(messages),
             };
             let log_file = prepared.ini.get("manager", "LOG_FILE").map(PathBuf::from);
-            if let Err(e) = init_logging(log_file.as_deref()) {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(1);
+            if let Err(code) = start_logging(log_file.as_deref()) {
+                return code;
             }
             exit(runtime().and_then(|rt| rt.block_on(manager::run(prepared, options))))
         }
@@ -267,9 +247,8 @@ fn main() -> ExitCode {
             listen,
             cache_dir,
         } => {
-            if let Err(e) = init_logging(Some(&data.join("resource.log"))) {
-                eprintln!("error: {e:#}");
-                return ExitCode::from(1);
+            if let Err(code) = start_logging(Some(&data.join("resource.log"))) {
+                return code;
             }
             let config = config.unwrap_or_else(|| {
                 dir_option(config_dir, "PAASM_CONFIG_DIR", "config")
@@ -382,6 +361,36 @@ fn init_logging(log_file: Option<&Path>) -> Result<()> {
             .init(),
     }
     Ok(())
+}
+
+/// Prints every configuration message as the seed did; the exit status is 1.
+fn seed_failure(messages: Vec<String>) -> ExitCode {
+    for message in messages {
+        eprintln!("{message}");
+    }
+    ExitCode::from(1)
+}
+
+/// [`init_logging`], or the exit status when it cannot start.
+fn start_logging(log_file: Option<&Path>) -> Result<(), ExitCode> {
+    init_logging(log_file).map_err(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::from(1)
+    })
+}
+
+/// The TLS files of `--tls-cert`, `--tls-key` and `--tls-client-ca` (clap makes them come
+/// together).
+fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+) -> Option<TlsFiles> {
+    cert.zip(key).map(|(cert, key)| TlsFiles {
+        cert,
+        key,
+        client_ca,
+    })
 }
 
 /// A directory from its option, else from the environment variable, else the default.
