@@ -228,8 +228,11 @@ fn the_helloworld_agent_script_boots_as_the_seed_describes() {
         "{written}"
     );
     assert!(written.contains("MY_IP = 127.0.0.9"), "{written}");
-    for _ in 0..100 {
-        if node.path().join("started").exists() {
+    // The stub runs in the background: wait until it has written its line, not just opened
+    // the file.
+    for _ in 0..500 {
+        let written = std::fs::read_to_string(node.path().join("started")).unwrap_or_default();
+        if written.ends_with('\n') {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
