@@ -190,6 +190,26 @@ fn fetch(port: u16, host: &str) -> String {
     text
 }
 
+/// A web server run by a test, stopped with it (even when the test fails). SIGTERM lets the
+/// master stop its workers; killing the master alone would leave them behind.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn wait_for(port: u16) {
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -242,13 +262,15 @@ async fn nginx_vhost_passes_the_suite_and_nginx_serves_its_sites() {
         "nginx -t: {}",
         String::from_utf8_lossy(&check.stderr)
     );
-    let mut child = Command::new(&nginx)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _nginx = Server(
+        Command::new(&nginx)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     wait_for(port);
     let reload = || {
         let status = Command::new(&nginx)
@@ -271,8 +293,6 @@ async fn nginx_vhost_passes_the_suite_and_nginx_serves_its_sites() {
     reload();
     let page = fetch(port, "served.example");
     assert!(page.contains("welcome to served.example"), "{page}");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[tokio::test(flavor = "multi_thread")]
