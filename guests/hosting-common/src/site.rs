@@ -63,6 +63,24 @@ pub struct Site {
 }
 
 impl Site {
+    /// A site of alice's, `example.com` on 192.0.2.10:80, for the providers' tests.
+    #[doc(hidden)]
+    pub fn example() -> Site {
+        Site {
+            hostname: "example.com".into(),
+            ip: IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10)),
+            port: 80,
+            docroot: "example.com".into(),
+            docrootpath: "/srv/homes/alice/example.com".into(),
+            index: false,
+            dedicatedip: false,
+            status: "1".into(),
+            suspended: false,
+            account: Some("alice".into()),
+            account_pkey: Some(PKey::Num(1)),
+        }
+    }
+
     /// The `listen` address: `192.0.2.10:80`, `[2001:db8::1]:80`.
     pub fn listen(&self) -> String {
         match self.ip {
@@ -358,19 +376,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn site() -> Site {
-        Site {
-            hostname: "example.com".into(),
-            ip: "192.0.2.10".parse().unwrap(),
-            port: 80,
-            docroot: "example.com".into(),
-            docrootpath: "/srv/homes/alice/example.com".into(),
-            index: false,
-            dedicatedip: false,
-            status: "1".into(),
-            suspended: false,
-            account: Some("alice".into()),
-            account_pkey: Some(PKey::Num(1)),
-        }
+        Site::example()
     }
 
     #[test]

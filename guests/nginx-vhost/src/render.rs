@@ -43,24 +43,12 @@ impl Syntax for Nginx {
 
 #[cfg(test)]
 mod tests {
-    use hosting_common::{PKey, Site};
+    use hosting_common::Site;
 
     use super::*;
 
     fn site() -> Site {
-        Site {
-            hostname: "example.com".into(),
-            ip: "192.0.2.10".parse().unwrap(),
-            port: 80,
-            docroot: "example.com".into(),
-            docrootpath: "/srv/homes/alice/example.com".into(),
-            index: false,
-            dedicatedip: false,
-            status: "1".into(),
-            suspended: false,
-            account: Some("alice".into()),
-            account_pkey: Some(PKey::Num(1)),
-        }
+        Site::example()
     }
 
     #[test]
