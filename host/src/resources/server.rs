@@ -339,6 +339,7 @@ pub async fn run(options: ResourcesOptions) -> Result<()> {
         })?
         .next()
         .with_context(|| format!("listen address {:?} resolves to nothing", options.listen))?;
+    let shutdown = crate::service::agent::shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -349,12 +350,6 @@ pub async fn run(options: ResourcesOptions) -> Result<()> {
         writeln!(stdout, "paasm resources listening on http://{local}")?;
         stdout.flush()?;
     }
-    crate::rpc::serve(
-        listener,
-        dispatcher,
-        None,
-        crate::service::agent::shutdown_signal(),
-    )
-    .await;
+    crate::rpc::serve(listener, dispatcher, None, shutdown).await;
     Ok(())
 }

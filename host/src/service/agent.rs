@@ -166,6 +166,7 @@ pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
         .next()
         .with_context(|| format!("listen address {:?} resolves to nothing", options.listen))?;
     let agent = Agent::load(config, &options).await?;
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -177,7 +178,7 @@ pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
         writeln!(stdout, "paasm agent listening on {scheme}://{local}")?;
         stdout.flush()?;
     }
-    crate::rpc::serve(listener, agent.dispatcher.clone(), tls, shutdown_signal()).await;
+    crate::rpc::serve(listener, agent.dispatcher.clone(), tls, shutdown).await;
     tracing::info!("agent stopping");
     if let Err(e) = run_hook(&agent.guest, "on-shutdown").await {
         tracing::warn!("{e:#}");
@@ -185,19 +186,17 @@ pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// Watches for SIGINT and SIGTERM from the moment it is called (not from the first poll), so
+/// a signal that arrives right after a server announces itself is never lost. The returned
+/// future completes on the first of them.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot watch SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    })
 }

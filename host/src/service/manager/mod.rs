@@ -601,13 +601,14 @@ pub async fn run(prepared: Prepared, options: ManagerOptions) -> Result<()> {
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let loaded = tokio::task::block_in_place(|| load(prepared.ini, &options))?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(%local, scheme, config = %prepared.config_path.display(), "manager listening");
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "paasm manager listening on {scheme}://{local}")?;
         stdout.flush()?;
     }
-    crate::rpc::serve(listener, loaded.dispatcher.clone(), tls, shutdown_signal()).await;
+    crate::rpc::serve(listener, loaded.dispatcher.clone(), tls, shutdown).await;
     tracing::info!("manager stopping; its nodes keep running");
     Ok(())
 }
