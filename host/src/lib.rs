@@ -6,6 +6,7 @@
 //!
 //! - [`config`]: the seed's INI configuration files.
 //! - [`engine`]: wasmtime, the component cache, stores, limits; the only user of `bindgen!`.
+//! - [`frontend`]: users, credits, the catalogue, the dashboard; starts managers.
 //! - [`iaas`]: contextualization of the nodes a service runs on.
 //! - [`platform`]: the host side of the `paasm:platform` imports.
 //! - [`rpc`]: the HTTP server, the ConPaaS and JSON-RPC 2.0 dialects, typed methods from WIT.
@@ -14,6 +15,7 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod frontend;
 pub mod iaas;
 pub mod platform;
 pub mod resources;

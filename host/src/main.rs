@@ -125,9 +125,80 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
     },
-    /// Call a method of a manager or an agent (its verb is looked up in the server's methods).
+    /// Serve the frontend: users, credits, the service catalogue, the web dashboard; it starts
+    /// each service's manager on a cloud.
+    Frontend {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(short, long, value_name = "HOST:PORT", default_value = paasm::frontend::DEFAULT_LISTEN)]
+        listen: String,
+        /// The database: a file, sqlite:FILE or postgres://USER@HOST:PORT/DB
+        /// [default: VAR/frontend.sqlite].
+        #[arg(long, value_name = "ADDRESS")]
+        database: Option<String>,
+        /// Where the frontend keeps its manager nodes and, by default, its database.
+        #[arg(long = "var", value_name = "DIR", default_value = "var/frontend")]
+        var_dir: PathBuf,
+        /// The configuration tree [default: $PAASM_CONFIG_DIR or ./config].
+        #[arg(long, value_name = "DIR")]
+        config_dir: Option<PathBuf>,
+        /// The installed service packages [default: $PAASM_SERVICES_DIR or ./services].
+        #[arg(long, value_name = "DIR")]
+        services_dir: Option<PathBuf>,
+        /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Credit a new user starts with.
+        #[arg(long, value_name = "CREDIT", default_value_t = 50, value_parser = clap::value_parser!(i64).range(0..))]
+        initial_credit: i64,
+        /// Seconds of node time one credit pays for (managers charge each node per started period).
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+        credit_period: u64,
+        /// Seconds a new service's manager may take to answer before the service is ERROR.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        failout: u64,
+        /// The port managers listen on, on their node's address.
+        #[arg(long, value_name = "PORT", default_value_t = 80, value_parser = clap::value_parser!(u16).range(1..))]
+        manager_port: u16,
+        /// The URL managers call back [default: http://LISTEN-ADDRESS].
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Let anyone create an account (otherwise only administrators create users).
+        #[arg(long)]
+        open_registration: bool,
+    },
+    /// Log in to a frontend: the token is saved for the other commands (never the password).
+    Login {
+        /// Your user name.
+        username: String,
+        /// Read the password from standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Log out: the saved token is revoked and forgotten.
+    Logout {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Users of a frontend and their credit.
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Services: the catalogue, creating, following and changing services through a frontend.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCmd,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Call a method of a manager or an agent (its verb is looked up in the server's methods),
+    /// or, with a service id, of one of your services through the frontend.
     Call {
-        /// The server: http://HOST:PORT or HOST:PORT.
+        /// The server: http://HOST:PORT or HOST:PORT; or a service id (SID).
         server: String,
         /// The method, e.g. get_service_info or add_nodes.
         method: String,
@@ -142,6 +213,9 @@ enum Command {
         /// Seconds a request (and with --wait, the whole operation) may take.
         #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
         timeout: u64,
+        /// With a service id: the frontend [default: the one you logged in to].
+        #[arg(long, value_name = "URL")]
+        frontend: Option<String>,
     },
     /// Print the boot script a node of a service would run (contextualization).
     Context {
@@ -167,6 +241,115 @@ enum Command {
         /// The component (.wasm).
         component: PathBuf,
     },
+}
+
+/// Options of every command that talks to a frontend.
+#[derive(clap::Args, Clone)]
+struct ClientArgs {
+    /// The frontend [default: the one you logged in to].
+    #[arg(long, global = true, value_name = "URL")]
+    frontend: Option<String>,
+    /// Seconds a request, and an operation waited for, may take.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+impl ClientArgs {
+    fn common(&self) -> paasm::cli::frontend::Common {
+        paasm::cli::frontend::Common {
+            frontend: self.frontend.clone(),
+            timeout: std::time::Duration::from_secs(self.timeout),
+            json: self.json,
+            progress: !self.json && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user (the first user of a frontend needs no login and becomes an administrator).
+    Create {
+        username: String,
+        /// Starting credit [default: the frontend's --initial-credit]; administrators only.
+        #[arg(long)]
+        credit: Option<i64>,
+        /// Make the user an administrator; administrators only.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input instead of the terminal.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Show your credit and its ledger (or a user's, for administrators), or --add credit.
+    Credit {
+        username: Option<String>,
+        /// Give (or with a negative number take) credit; administrators only.
+        #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
+        add: Option<i64>,
+    },
+    /// List the users (administrators only).
+    List,
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// The installed service types.
+    Catalogue,
+    /// Install a service package into the services directory a frontend serves (after
+    /// checking that its components load and match the digests in its manifest).
+    Install {
+        /// The package directory (with service.toml).
+        path: PathBuf,
+        /// The installed service packages [default: $PAASM_SERVICES_DIR or ./services].
+        #[arg(long, value_name = "DIR")]
+        services_dir: Option<PathBuf>,
+        /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+    },
+    /// Create a service of a type from the catalogue (its manager starts on a cloud).
+    Create {
+        #[arg(value_name = "TYPE")]
+        service_type: String,
+        #[arg(long)]
+        cloud: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List your services.
+    List,
+    /// A service's state, asked of its manager.
+    Info { sid: i64 },
+    /// Start a service (its manager's startup) and wait until it runs.
+    Start {
+        sid: i64,
+        #[arg(long)]
+        cloud: Option<String>,
+    },
+    /// Stop a service (its manager's shutdown) and wait until its nodes are gone.
+    Stop { sid: i64 },
+    /// Shut a service down, stop its manager and remove it.
+    Terminate { sid: i64 },
+    /// Add agent nodes and wait until they answer.
+    AddNodes {
+        sid: i64,
+        count: i64,
+        #[arg(long)]
+        cloud: Option<String>,
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Remove agent nodes.
+    RemoveNodes { sid: i64, count: i64 },
+    /// The nodes of a service, by role.
+    Nodes { sid: i64 },
+    /// The manager's log.
+    Logs { sid: i64 },
+    /// Rename a service.
+    Rename { sid: i64, name: String },
 }
 
 fn main() -> ExitCode {
@@ -274,12 +457,100 @@ fn main() -> ExitCode {
             };
             exit(runtime().and_then(|rt| rt.block_on(paasm::resources::server::run(options))))
         }
+        Command::Frontend {
+            listen,
+            database,
+            var_dir,
+            config_dir,
+            services_dir,
+            cache_dir,
+            initial_credit,
+            credit_period,
+            failout,
+            manager_port,
+            public_url,
+            open_registration,
+        } => {
+            if let Err(code) = start_logging(Some(&var_dir.join("frontend.log"))) {
+                return code;
+            }
+            let var = std::path::absolute(&var_dir).unwrap_or(var_dir);
+            let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
+            let mut options = paasm::frontend::FrontendOptions::new(
+                var.clone(),
+                absolute(dir_option(config_dir, "PAASM_CONFIG_DIR", "config")),
+                absolute(dir_option(services_dir, "PAASM_SERVICES_DIR", "services")),
+            );
+            if let Some(database) = database {
+                options.database = database;
+            }
+            options.listen = listen;
+            options.cache_dir = cache_dir.or_else(default_cache_dir);
+            options.initial_credit = initial_credit;
+            options.credit_period = credit_period;
+            options.failout = std::time::Duration::from_secs(failout);
+            options.manager_port = manager_port;
+            options.public_url = public_url;
+            options.open_registration = open_registration;
+            exit(runtime().and_then(|rt| rt.block_on(paasm::frontend::server::run(options))))
+        }
+        Command::Login {
+            username,
+            password_stdin,
+            client,
+        } => client_exit(paasm::cli::frontend::login(
+            &client.common(),
+            &username,
+            password_stdin,
+        )),
+        Command::Logout { client } => client_exit(paasm::cli::frontend::logout(&client.common())),
+        Command::User { command, client } => {
+            use paasm::cli::frontend::UserCommand;
+            let command = match command {
+                UserCmd::Create {
+                    username,
+                    credit,
+                    admin,
+                    password_stdin,
+                } => UserCommand::Create {
+                    username,
+                    credit,
+                    admin,
+                    password_stdin,
+                },
+                UserCmd::Credit { username, add } => UserCommand::Credit { username, add },
+                UserCmd::List => UserCommand::List,
+            };
+            client_exit(paasm::cli::frontend::user(&client.common(), command))
+        }
+        Command::Service { command, client } => service_command(command, &client),
+        Command::Call {
+            server,
+            method,
+            params,
+            wait: _,
+            timeout,
+            frontend,
+        } if server.parse::<i64>().is_ok() => {
+            let common = paasm::cli::frontend::Common {
+                frontend,
+                timeout: std::time::Duration::from_secs(timeout),
+                json: true,
+                progress: false,
+            };
+            let sid = server.parse::<i64>().unwrap_or_default();
+            client_exit(async move {
+                let params = paasm::cli::call::parse_params(&params)?;
+                paasm::cli::frontend::call(&common, sid, &method, params).await
+            })
+        }
         Command::Call {
             server,
             method,
             params,
             wait,
             timeout,
+            frontend: _,
         } => {
             let _ = init_logging(None);
             let options = paasm::cli::call::CallOptions {
@@ -312,6 +583,86 @@ fn main() -> ExitCode {
         Command::Inspect { component } => {
             let _ = init_logging(None);
             exit(runtime().and_then(|rt| rt.block_on(inspect(&component))))
+        }
+    }
+}
+
+/// Runs a frontend client command: errors are printed as `error: ...`, exit status 1.
+fn client_exit(command: impl Future<Output = Result<()>>) -> ExitCode {
+    let _ = init_logging(None);
+    match runtime().and_then(|rt| rt.block_on(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn service_command(command: ServiceCmd, client: &ClientArgs) -> ExitCode {
+    use paasm::cli::frontend::ServiceCommand as S;
+    let command = match command {
+        ServiceCmd::Install {
+            path,
+            services_dir,
+            cache_dir,
+        } => {
+            return client_exit(async move {
+                let services = dir_option(services_dir, "PAASM_SERVICES_DIR", "services");
+                let runtime = Runtime::new(&RuntimeOptions {
+                    cache_dir: cache_dir.or_else(default_cache_dir),
+                    ..RuntimeOptions::default()
+                })?;
+                let package = paasm::service::package::install(&path, &services, &runtime)
+                    .with_context(|| format!("cannot install {}", path.display()))?;
+                println!(
+                    "installed {} {} into {}",
+                    package.name,
+                    package.version,
+                    package.dir.display()
+                );
+                Ok(())
+            });
+        }
+        ServiceCmd::Catalogue => S::Catalogue,
+        ServiceCmd::Create {
+            service_type,
+            cloud,
+            name,
+        } => S::Create {
+            service_type,
+            cloud,
+            name,
+        },
+        ServiceCmd::List => S::List,
+        ServiceCmd::Info { sid } => S::Info { sid },
+        ServiceCmd::Start { sid, cloud } => S::Start { sid, cloud },
+        ServiceCmd::Stop { sid } => S::Stop { sid },
+        ServiceCmd::Terminate { sid } => S::Terminate { sid },
+        ServiceCmd::AddNodes {
+            sid,
+            count,
+            cloud,
+            role,
+        } => S::AddNodes {
+            sid,
+            count,
+            cloud,
+            role,
+        },
+        ServiceCmd::RemoveNodes { sid, count } => S::RemoveNodes { sid, count },
+        ServiceCmd::Nodes { sid } => S::Nodes { sid },
+        ServiceCmd::Logs { sid } => S::Logs { sid },
+        ServiceCmd::Rename { sid, name } => S::Rename { sid, name },
+    };
+    let common = client.common();
+    let _ = init_logging(None);
+    match runtime().and_then(|rt| rt.block_on(paasm::cli::frontend::service(&common, command))) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

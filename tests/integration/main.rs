@@ -6,6 +6,7 @@ mod conformance;
 mod conpaas;
 mod controller;
 mod faults;
+mod frontend;
 mod jsonrpc2;
 mod managers;
 mod providers;

@@ -27,7 +27,7 @@ fn config_tree() -> PathBuf {
 }
 
 /// The assembled service packages.
-fn services_dir() -> PathBuf {
+pub fn services_dir() -> PathBuf {
     std::env::var_os("PAASM_SERVICES_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| support::target_dir().join("services"))
@@ -47,7 +47,7 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// A port nothing listens on right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -241,7 +241,7 @@ impl Drop for Manager {
 }
 
 /// The processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &Path) -> Vec<String> {
+pub fn processes_mentioning(needle: &Path) -> Vec<String> {
     let needle = needle.display().to_string();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {

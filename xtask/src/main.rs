@@ -2,7 +2,7 @@
 //!
 //! - `build-guests`: build the guest workspace for `wasm32-wasip2` and collect the components
 //! - `test`: build guests and the host once (release), then run the whole test suite against them
-//! - `up`: build everything and run a local agent serving the helloworld component
+//! - `up`: build everything and run the frontend with the bundled services and a first user
 //! - `bench`: measure the agent against a native hyper baseline and write BENCHMARKS.md
 //!
 //! The bench's load generator and native baseline server live here too, behind hidden
@@ -48,7 +48,7 @@ enum Command {
     },
     /// Build everything and run a manager for the helloworld service on the local cloud
     Up {
-        /// Address the manager listens on
+        /// Address the frontend listens on
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },

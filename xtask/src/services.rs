@@ -1,7 +1,8 @@
 //! Service packages: `cargo xtask build-guests` assembles every package source under
 //! `config/services/<name>/` (a `service.toml` plus any annexes and scripts) with the built
 //! components its manifest names into `<target>/services/<name>/`, the services directory the
-//! tests and `cargo xtask up` run managers from.
+//! tests and `cargo xtask up` run managers from. The assembled manifest gains the sha256 of
+//! each component (`digest = "sha256:..."`), which `paasm service install` requires.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ fn assemble_one(paths: &Paths, source: &Path, dest: &Path) -> Result<()> {
     let text = fs::read_to_string(&manifest_path)?;
     let manifest: toml::Table =
         toml::from_str(&text).with_context(|| format!("invalid {}", manifest_path.display()))?;
+    let mut edited: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("invalid {}", manifest_path.display()))?;
     for role in ["manager", "agent"] {
         let Some(file) = manifest
             .get(role)
@@ -59,9 +63,24 @@ fn assemble_one(paths: &Paths, source: &Path, dest: &Path) -> Result<()> {
         else {
             bail!("{} has no {role}.component", manifest_path.display());
         };
-        if dest.join(file).is_file() {
-            continue;
+        if !dest.join(file).is_file() {
+            copy_built(paths, source, dest, role, file)?;
         }
+        let bytes = fs::read(dest.join(file))?;
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+        );
+        edited[role]["digest"] = toml_edit::value(digest);
+    }
+    fs::write(dest.join("service.toml"), edited.to_string())
+        .with_context(|| format!("cannot write {}", dest.join("service.toml").display()))?;
+    Ok(())
+}
+
+/// Copies a built guest component into the package.
+fn copy_built(paths: &Paths, source: &Path, dest: &Path, role: &str, file: &str) -> Result<()> {
+    {
         let built = paths.components().join(file);
         if !built.is_file() {
             bail!(

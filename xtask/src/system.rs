@@ -4,7 +4,8 @@
 //! The local cloud's nodes need `curl`, which a node's boot script uses to fetch its code
 //! from its manager (as the seed's setup fetched the code tarball with wget), and `bash`,
 //! which runs it. The tests also need the real web servers the hosting providers write
-//! configuration for: `nginx` and Apache (`apache2ctl`). Package scripts are told not to
+//! configuration for: `nginx` and Apache (`apache2ctl`), PostgreSQL for the frontend's store,
+//! Chromium and ChromeDriver for its dashboard. Package scripts are told not to
 //! start the services they install (`RUNLEVEL=1`): the tests start their own instances.
 
 use std::process::Command;
@@ -17,7 +18,15 @@ use crate::cargo::step;
 const NODE_COMMANDS: &[(&str, &str)] = &[("bash", "bash"), ("curl", "curl")];
 
 /// Commands the tests run besides the nodes', with their packages.
-const TEST_COMMANDS: &[(&str, &str)] = &[("nginx", "nginx"), ("apache2ctl", "apache2")];
+const TEST_COMMANDS: &[(&str, &str)] = &[
+    ("nginx", "nginx"),
+    ("apache2ctl", "apache2"),
+    // The frontend's store is tested against a real PostgreSQL server, and its dashboard in a
+    // real headless Chromium driven through ChromeDriver.
+    ("pg_ctlcluster", "postgresql"),
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
+];
 
 /// Installs the packages of the node commands that are missing.
 pub fn ensure_node_commands() -> Result<()> {

@@ -3,3 +3,4 @@
 //! `main.rs` stays a thin layer of argument parsing.
 
 pub mod call;
+pub mod frontend;

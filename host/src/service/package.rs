@@ -7,8 +7,11 @@
 //! version = "0.1.0"
 //! description = "..."
 //!
+//! icon = "icon.svg"                     # optional, shown in the catalogue
+//!
 //! [manager]
 //! component = "helloworld-manager.wasm"
+//! digest = "sha256:<64 hex digits>"      # written by `cargo xtask build-guests`; required to install
 //! config = "helloworld-manager.cfg"    # optional annex, replaces config/manager/<name>-manager.cfg
 //! start = "helloworld-manager-start"   # optional, replaces the default start script
 //!
@@ -43,6 +46,27 @@ pub enum PackageError {
     },
     #[error("invalid {path}: {message}")]
     Invalid { path: String, message: String },
+    #[error(
+        "the {role} component {file} does not match its manifest: expected {expected}, found {found}"
+    )]
+    Digest {
+        role: &'static str,
+        file: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "the manifest gives no digest for the {role} component: packages are installed only with the sha256 of each component (`digest = \"sha256:...\"`)"
+    )]
+    NoDigest { role: &'static str },
+    #[error("the {role} component {file} does not load: {message}")]
+    Component {
+        role: &'static str,
+        file: String,
+        message: String,
+    },
+    #[error("cannot install into {dir}: {source}")]
+    Install { dir: String, source: std::io::Error },
 }
 
 /// The files of one role (manager or agent) in a package.
@@ -50,6 +74,7 @@ pub enum PackageError {
 #[serde(deny_unknown_fields)]
 struct RoleManifest {
     component: String,
+    digest: Option<String>,
     config: Option<String>,
     start: Option<String>,
     #[serde(default)]
@@ -63,6 +88,7 @@ struct Manifest {
     version: String,
     #[serde(default)]
     description: String,
+    icon: Option<String>,
     manager: RoleManifest,
     agent: RoleManifest,
 }
@@ -71,6 +97,8 @@ struct Manifest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleFiles {
     pub component: PathBuf,
+    /// `sha256:<hex>` of the component, when the manifest gives it.
+    pub digest: Option<String>,
     /// An annex replacing the configuration tree's `<name>-<role>.cfg`.
     pub config: Option<PathBuf>,
     /// A start script replacing the configuration tree's start script.
@@ -84,6 +112,8 @@ pub struct ServicePackage {
     pub name: String,
     pub version: String,
     pub description: String,
+    /// An image for the catalogue.
+    pub icon: Option<PathBuf>,
     pub manager: RoleFiles,
     pub agent: RoleFiles,
     /// The roles agent nodes play, the default first; never empty.
@@ -135,8 +165,17 @@ impl ServicePackage {
             Ok(full)
         };
         let role_files = |role: &str, m: &RoleManifest| -> Result<RoleFiles, PackageError> {
+            if let Some(d) = &m.digest {
+                let hex = d.strip_prefix("sha256:").unwrap_or_default();
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(invalid(format!(
+                        "\"{role}.digest\" must be \"sha256:\" and 64 hex digits, found {d:?}"
+                    )));
+                }
+            }
             Ok(RoleFiles {
                 component: file(format!("{role}.component"), &m.component)?,
+                digest: m.digest.as_ref().map(|d| d.to_ascii_lowercase()),
                 config: m
                     .config
                     .as_deref()
@@ -159,11 +198,17 @@ impl ServicePackage {
         for role in &roles {
             check_name("agent.roles", role).map_err(&invalid)?;
         }
+        let icon = manifest
+            .icon
+            .as_deref()
+            .map(|v| file("icon".into(), v))
+            .transpose()?;
         Ok(Self {
             dir: dir.to_path_buf(),
             name: manifest.name,
             version: manifest.version,
             description: manifest.description,
+            icon,
             manager,
             agent,
             roles,
@@ -202,6 +247,159 @@ impl ServicePackage {
     }
 }
 
+/// Checks each component against the digest its manifest gives (roles without one pass).
+pub fn verify(package: &ServicePackage) -> Result<(), PackageError> {
+    for (role, files) in [("manager", &package.manager), ("agent", &package.agent)] {
+        let Some(expected) = &files.digest else {
+            continue;
+        };
+        let bytes = std::fs::read(&files.component).map_err(|source| PackageError::Read {
+            path: files.component.display().to_string(),
+            source,
+        })?;
+        let found = format!("sha256:{}", crate::engine::digest(&bytes));
+        if &found != expected {
+            return Err(PackageError::Digest {
+                role,
+                file: files.component.display().to_string(),
+                expected: expected.clone(),
+                found,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Installs the package at `src` into `services/<name>`: both digests must be given and
+/// match, and both components must load (compile and link against what paasm provides).
+/// The copy is made beside the destination and renamed into place, replacing an installed
+/// version only once it is complete; on any error nothing is changed.
+pub fn install(
+    src: &Path,
+    services: &Path,
+    runtime: &crate::engine::Runtime,
+) -> Result<ServicePackage, PackageError> {
+    let package = ServicePackage::load(src)?;
+    for (role, files) in [("manager", &package.manager), ("agent", &package.agent)] {
+        if files.digest.is_none() {
+            return Err(PackageError::NoDigest { role });
+        }
+    }
+    verify(&package)?;
+    for (role, files) in [("manager", &package.manager), ("agent", &package.agent)] {
+        let file = files.component.display().to_string();
+        let bytes = std::fs::read(&files.component).map_err(|source| PackageError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let name = format!("{}-{role}", package.name);
+        let fail = |message: String| PackageError::Component {
+            role,
+            file: file.clone(),
+            message,
+        };
+        let state =
+            crate::platform::StateStore::in_memory(&name).map_err(|e| fail(format!("{e:#}")))?;
+        let host = std::sync::Arc::new(crate::platform::PlatformHost::new(
+            name.clone(),
+            std::sync::Arc::new(crate::config::IniConfig::default()),
+            state,
+        ));
+        runtime
+            .load(
+                &name,
+                &bytes,
+                host,
+                crate::engine::CallLimits::default(),
+                crate::engine::InstancePolicy::Fresh,
+            )
+            .map_err(|e| fail(format!("{e:#}")))?;
+    }
+    let io = |source: std::io::Error| PackageError::Install {
+        dir: services.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(services).map_err(io)?;
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{}-", package.name))
+        .tempdir_in(services)
+        .map_err(io)?;
+    copy_dir(src, staging.path()).map_err(io)?;
+    let dest = services.join(&package.name);
+    let old = services.join(format!(".{}-old", package.name));
+    let _ = std::fs::remove_dir_all(&old);
+    if dest.exists() {
+        std::fs::rename(&dest, &old).map_err(io)?;
+    }
+    let staged = staging.keep();
+    if let Err(e) = std::fs::rename(&staged, &dest) {
+        let _ = std::fs::rename(&old, &dest);
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(io(e));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    ServicePackage::load(&dest)
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), dest)?;
+        }
+    }
+    Ok(())
+}
+
+/// One installed service type, as the catalogue lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CatalogueEntry {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// The package's icon as a `data:` URL.
+    pub icon: Option<String>,
+}
+
+/// The packages of a services directory, by name, and a message for each broken one.
+pub fn catalogue(services: &Path) -> (Vec<CatalogueEntry>, Vec<String>) {
+    use base64::Engine as _;
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    for name in installed(services) {
+        match ServicePackage::find(services, &name) {
+            Ok(p) => {
+                let icon = p.icon.as_ref().and_then(|path| {
+                    let bytes = std::fs::read(path).ok()?;
+                    let mime = match path.extension().and_then(|e| e.to_str()) {
+                        Some("svg") => "image/svg+xml",
+                        Some("png") => "image/png",
+                        Some("jpg" | "jpeg") => "image/jpeg",
+                        _ => "application/octet-stream",
+                    };
+                    Some(format!(
+                        "data:{mime};base64,{}",
+                        base64::engine::general_purpose::STANDARD.encode(bytes)
+                    ))
+                });
+                entries.push(CatalogueEntry {
+                    name: p.name,
+                    version: p.version,
+                    description: p.description,
+                    icon,
+                });
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    (entries, problems)
+}
+
 /// The names of the packages in a services directory, sorted.
 pub fn installed(services: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(services)
@@ -209,6 +407,7 @@ pub fn installed(services: &Path) -> Vec<String> {
         .flatten()
         .flatten()
         .filter(|e| e.path().join(MANIFEST).is_file())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(|e| e.file_name().to_str().map(str::to_string))
         .collect();
     names.sort();

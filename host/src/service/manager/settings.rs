@@ -220,6 +220,7 @@ pub fn assemble_config(
         ("CLOUD", cloud),
         // No frontend: credits are not reported anywhere.
         ("FRONTEND_URL", "none"),
+        ("LOOPBACK_PREFIX", "127.0.0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
