@@ -433,15 +433,19 @@ fn credit_runs_out_and_forged_callbacks_are_refused() {
             .any(|e| e["reason"].as_str().unwrap().contains("node time")),
         "{account}"
     );
-    // The stopped service holds no agent any more.
-    let nodes = call("list_nodes", json!({}));
-    let count: usize = nodes
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|ids| ids.as_array().unwrap().len())
-        .sum();
-    assert_eq!(count, 0, "{nodes}");
+    // The stopped service holds no agent any more (only its manager runs).
+    let agents = fe
+        .setup
+        .var()
+        .join("nodes/local/1/var/cache/paasm-manager/nodes");
+    wait_until("the agents to end", Duration::from_secs(20), || {
+        processes_mentioning(&agents).is_empty()
+    });
+    let history = call("get_service_history", json!({}));
+    assert!(
+        history.to_string().contains("credit exhausted"),
+        "{history}"
+    );
     fe.api_ok(Some(&bob), "service.terminate", json!({"sid": sid}));
     wait_until(
         "the service's processes to end",

@@ -105,6 +105,9 @@ pub struct Lifecycle {
     /// The operation in progress, while the state is transient.
     #[serde(skip)]
     current: Option<Operation>,
+    /// Why the operation in progress was started, when not by a client's request.
+    #[serde(skip)]
+    cause: Option<String>,
     history: Vec<StateChange>,
 }
 
@@ -114,6 +117,7 @@ impl Lifecycle {
         Self {
             state: ServiceState::Init,
             current: None,
+            cause: None,
             history: vec![StateChange {
                 time: now,
                 state: ServiceState::Init,
@@ -128,6 +132,7 @@ impl Lifecycle {
         Self {
             state,
             current: None,
+            cause: None,
             history,
         }
     }
@@ -158,6 +163,17 @@ impl Lifecycle {
     /// Starts `op` if the state allows it, entering its transient state; otherwise the
     /// original's error string.
     pub fn begin(&mut self, op: Operation, now: f64) -> Result<(), String> {
+        self.begin_because(op, None, now)
+    }
+
+    /// [`Lifecycle::begin`], for a reason of the host's own (which the history keeps, on
+    /// entering the transient state and on leaving it).
+    pub fn begin_because(
+        &mut self,
+        op: Operation,
+        cause: Option<String>,
+        now: f64,
+    ) -> Result<(), String> {
         use ServiceState::*;
         let allowed = match op {
             Operation::Startup => matches!(self.state, Init | Stopped | Error),
@@ -177,7 +193,12 @@ impl Lifecycle {
             });
         }
         self.current = Some(op);
-        self.enter(op.transient(), format!("{} requested", op.method()), now);
+        let reason = match &cause {
+            Some(cause) => format!("{cause}; {} started", op.method()),
+            None => format!("{} requested", op.method()),
+        };
+        self.cause = cause;
+        self.enter(op.transient(), reason, now);
         Ok(())
     }
 
@@ -187,8 +208,15 @@ impl Lifecycle {
         let Some(op) = self.current.take() else {
             return;
         };
+        let cause = self.cause.take();
         match outcome {
-            Ok(()) => self.enter(op.target(), format!("{} done", op.method()), now),
+            Ok(()) => {
+                let reason = match cause {
+                    Some(cause) => format!("{cause}; {} done", op.method()),
+                    None => format!("{} done", op.method()),
+                };
+                self.enter(op.target(), reason, now)
+            }
             Err(reason) => self.enter(
                 ServiceState::Error,
                 format!("{} failed: {reason}", op.method()),

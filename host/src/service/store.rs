@@ -21,6 +21,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE nodes (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, vmid TEXT NOT NULL,
                          ip TEXT NOT NULL, private_ip TEXT NOT NULL, cloud TEXT NOT NULL,
                          role TEXT NOT NULL, created REAL NOT NULL);",
+    // Node time charged to the frontend: periods billed per node (id and creation time, so a
+    // reused id starts afresh). Kept apart from `nodes`, which is replaced as a whole.
+    "CREATE TABLE billing (node TEXT NOT NULL, created REAL NOT NULL, billed INTEGER NOT NULL,
+                           PRIMARY KEY (node, created));",
 ];
 
 /// A failure of the manager's database.
@@ -152,6 +156,51 @@ impl ManagerStore {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Saved { lifecycle, nodes }))
+    }
+
+    /// The periods already billed, per node (id, creation time).
+    pub fn billed(&self) -> Result<Vec<(String, f64, i64)>, StoreError> {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stmt = db.prepare("SELECT node, created, billed FROM billing")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Records the periods billed of these nodes, in one transaction, forgetting nodes that
+    /// are gone (`keep` lists the nodes still there).
+    pub fn set_billed(
+        &self,
+        billed: &[(String, f64, i64)],
+        keep: &[(String, f64)],
+    ) -> Result<(), StoreError> {
+        let mut db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = db.transaction()?;
+        for (node, created, count) in billed {
+            tx.execute(
+                "INSERT INTO billing (node, created, billed) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (node, created) DO UPDATE SET billed = excluded.billed",
+                params![node, created, count],
+            )?;
+        }
+        let existing: Vec<(String, f64)> = {
+            let mut stmt = tx.prepare("SELECT node, created FROM billing")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        for (node, created) in existing {
+            let kept = keep.iter().any(|(n, c)| *n == node && *c == created)
+                || billed.iter().any(|(n, c, _)| *n == node && *c == created);
+            if !kept {
+                tx.execute(
+                    "DELETE FROM billing WHERE node = ?1 AND created = ?2",
+                    params![node, created],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Saves the lifecycle (its new history entries) and the node list, in one transaction.

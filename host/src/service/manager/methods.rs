@@ -102,27 +102,39 @@ impl Manager {
 
     fn shutdown(self: &Arc<Self>, params: Params) -> Result<Value, CallError> {
         no_params(params)?;
-        let manager = self.clone();
-        self.begin(Operation::Shutdown, async move {
-            let nodes = manager.lock().nodes.clone();
-            let mut problems = Vec::new();
-            if !nodes.is_empty()
-                && let Err(e) = manager.nodes_hook("on-nodes-removing", &nodes).await
-            {
-                tracing::warn!("{e}");
-            }
-            if let Err(e) = run_hook(manager.guest(), "on-shutdown").await {
-                tracing::warn!("{e:#}");
-            }
-            if let Err(e) = manager.delete_nodes(&nodes).await {
-                problems.push(e);
-            }
-            if problems.is_empty() {
-                Ok(())
-            } else {
-                Err(problems.join("; "))
-            }
-        })
+        self.begin(Operation::Shutdown, self.clone().shutdown_work())
+    }
+
+    /// Shuts the service down for a reason of the host's own (its credit ran out).
+    pub(super) fn shutdown_because(self: &Arc<Self>, cause: String) -> Result<Value, CallError> {
+        self.begin_because(
+            Operation::Shutdown,
+            Some(cause),
+            self.clone().shutdown_work(),
+        )
+    }
+
+    /// What shutting down does: the hooks, then every node is deleted.
+    async fn shutdown_work(self: Arc<Self>) -> Result<(), String> {
+        let manager = self;
+        let nodes = manager.lock().nodes.clone();
+        let mut problems = Vec::new();
+        if !nodes.is_empty()
+            && let Err(e) = manager.nodes_hook("on-nodes-removing", &nodes).await
+        {
+            tracing::warn!("{e}");
+        }
+        if let Err(e) = run_hook(manager.guest(), "on-shutdown").await {
+            tracing::warn!("{e:#}");
+        }
+        if let Err(e) = manager.delete_nodes(&nodes).await {
+            problems.push(e);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
     }
 
     fn add_nodes(self: &Arc<Self>, params: Params) -> Result<Value, CallError> {

@@ -17,6 +17,7 @@
 //! - `methods`: the generic methods, as host methods of the dispatcher,
 //! - `component`: what the manager component reaches through `controller` and `agents`.
 
+mod billing;
 mod component;
 mod methods;
 mod settings;
@@ -327,6 +328,8 @@ impl Manager {
 
     /// Kills nodes and forgets them, whatever the cloud says; the cloud's errors are returned.
     async fn delete_nodes(&self, nodes: &[Node]) -> Result<(), String> {
+        // What they owe, before they go (a refusal is the periodic check's business).
+        let _ = self.bill(nodes).await;
         let _scaling = self.scaling.lock().await;
         let service_nodes: Vec<ServiceNode> = nodes.iter().map(|n| n.node.clone()).collect();
         let errors = self.controller.delete_nodes(&service_nodes).await;
@@ -353,9 +356,25 @@ impl Manager {
     where
         F: Future<Output = Result<(), String>> + Send + 'static,
     {
+        self.begin_because(op, None, work)
+    }
+
+    /// [`Manager::begin`] for a reason of the host's own, kept in the history.
+    fn begin_because<F>(
+        self: &Arc<Self>,
+        op: Operation,
+        cause: Option<String>,
+        work: F,
+    ) -> Result<Value, CallError>
+    where
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
         {
             let mut inner = self.lock();
-            inner.lifecycle.begin(op, now()).map_err(app_error)?;
+            inner
+                .lifecycle
+                .begin_because(op, cause, now())
+                .map_err(app_error)?;
             self.save(&inner);
         }
         tracing::info!("{} started", op.method());
@@ -473,6 +492,7 @@ pub fn load(ini: IniConfig, options: &ManagerOptions) -> Result<LoadedManager> {
         scaling: tokio::sync::Mutex::new(()),
     });
     manager.save(&manager.lock());
+    billing::spawn(&manager);
 
     let component = &manager.package.manager.component;
     let bytes = std::fs::read(component)

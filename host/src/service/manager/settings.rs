@@ -53,6 +53,21 @@ pub(super) struct Settings {
     pub(super) clouds: Vec<(String, String)>,
     /// Cloud name -> the loopback network of a local cloud (`LOOPBACK_PREFIX`).
     pub(super) prefixes: BTreeMap<String, [u8; 3]>,
+    /// Where node time is charged; `None` without a frontend.
+    pub(super) billing: Option<Billing>,
+}
+
+/// The frontend's callbacks, as the manager's configuration gives them.
+#[derive(Debug, Clone)]
+pub(super) struct Billing {
+    /// `FE_CREDIT_URL`: `http://HOST:PORT/PATH`.
+    pub(super) credit_url: String,
+    /// `FE_SERVICE_ID`.
+    pub(super) service_id: String,
+    /// `FE_SECRET`: the service's secret, sent as a bearer token.
+    pub(super) secret: String,
+    /// `CREDIT_PERIOD`: every node costs one credit per started period.
+    pub(super) period: Duration,
 }
 
 /// Reads and checks a manager configuration; on failure every message, as the seed printed
@@ -99,6 +114,7 @@ pub(super) fn read(ini: &IniConfig) -> Result<Settings, Vec<String>> {
     let attempts = number("NODE_START_ATTEMPTS", 3, 100, "a number of attempts");
     let agent_port = number("AGENT_PORT", 5555, 65535, "a port number") as u16;
     let poll_ms = number("NODE_POLL_INTERVAL_MS", 500, 60_000, "milliseconds");
+    let credit_period = number("CREDIT_PERIOD", 3600, 366 * 24 * 3600, "seconds");
 
     let mut clouds = vec![(DEFAULT_CLOUD.to_string(), driver(ini, DEFAULT_CLOUD))];
     if let Some(others) = ini.get(DEFAULT_CLOUD, "OTHER_CLOUDS") {
@@ -165,6 +181,27 @@ pub(super) fn read(ini: &IniConfig) -> Result<Settings, Vec<String>> {
             .map(PathBuf::from)
             .unwrap_or(default)
     };
+    // Billing is on when the frontend's URL is one: a standalone manager says "none".
+    let credit_url = get("FE_CREDIT_URL").trim().to_string();
+    let billing = if credit_url.starts_with("http://") {
+        Some(Billing {
+            credit_url,
+            service_id: get("FE_SERVICE_ID").trim().to_string(),
+            secret: ini
+                .get(MANAGER, "FE_SECRET")
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            period: Duration::from_secs(credit_period),
+        })
+    } else {
+        if credit_url.starts_with("https://") {
+            errors.push(format!(
+                "invalid value for \"FE_CREDIT_URL\" in section \"{MANAGER}\": expected http://HOST:PORT/PATH (or none), found {credit_url:?}"
+            ));
+        }
+        None
+    };
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -190,6 +227,7 @@ pub(super) fn read(ini: &IniConfig) -> Result<Settings, Vec<String>> {
         wasm: wasm.expect("no errors"),
         clouds,
         prefixes,
+        billing,
     })
 }
 
@@ -221,6 +259,8 @@ pub fn assemble_config(
         // No frontend: credits are not reported anywhere.
         ("FRONTEND_URL", "none"),
         ("LOOPBACK_PREFIX", "127.0.0"),
+        ("FRONTEND_SECRET", "none"),
+        ("CREDIT_PERIOD", "3600"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
