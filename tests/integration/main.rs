@@ -5,6 +5,7 @@ mod agent;
 mod conformance;
 mod conpaas;
 mod controller;
+mod dashboard;
 mod faults;
 mod frontend;
 mod jsonrpc2;

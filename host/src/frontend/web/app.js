@@ -403,6 +403,7 @@ function methodForm(method) {
         const value = await managerCall(method.name, params);
         result.replaceChildren(renderValue(value));
         if (kind !== "query") refreshService();
+        else refreshLog(current.sid);
       } catch (e) {
         result.replaceChildren(el("p", { class: "error", text: e.message }));
       } finally {
