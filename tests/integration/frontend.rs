@@ -456,7 +456,26 @@ fn credit_runs_out_and_forged_callbacks_are_refused() {
 
 #[test]
 fn restarting_the_frontend_keeps_users_services_and_credit() {
-    let mut fe = FrontendSetup::new().start();
+    restart_flow(FrontendSetup::new());
+}
+
+#[test]
+fn a_frontend_on_postgresql_keeps_its_state_across_restarts() {
+    let server = crate::pg::Postgres::start();
+    let mut setup = FrontendSetup::new();
+    setup.extra_args = vec!["--database".into(), server.url.clone()];
+    restart_flow(setup);
+    // The rows are in PostgreSQL, not in a SQLite file beside the frontend.
+    let mut client = ::postgres::Client::connect(&server.url, ::postgres::NoTls).unwrap();
+    let users: i64 = client
+        .query_one("SELECT COUNT(*) FROM users", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(users, 1);
+}
+
+fn restart_flow(setup: FrontendSetup) {
+    let mut fe = setup.start();
     let token = fe.user(None, "carol", None);
     let service = fe.api_ok(
         Some(&token),

@@ -302,6 +302,18 @@ enum Backend {
     },
 }
 
+impl Drop for Backend {
+    /// The `postgres` client closes its connection by blocking on its own runtime, which must
+    /// not happen on a thread that drives async tasks: it is closed on a thread of its own.
+    fn drop(&mut self) {
+        if let Backend::Postgres { client, .. } = self
+            && let Some(client) = client.get_mut().unwrap_or_else(|e| e.into_inner()).take()
+        {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
+}
+
 /// The frontend's database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
