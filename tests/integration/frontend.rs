@@ -24,6 +24,8 @@ pub struct FrontendSetup {
     pub credentials: PathBuf,
     /// More arguments for `paasm frontend`.
     pub extra_args: Vec<String>,
+    /// The services directory it serves.
+    pub services: PathBuf,
 }
 
 impl FrontendSetup {
@@ -35,6 +37,7 @@ impl FrontendSetup {
             manager_port: free_port(),
             credentials,
             extra_args: Vec::new(),
+            services: services_dir(),
         }
     }
 
@@ -64,7 +67,7 @@ impl FrontendSetup {
             .arg("--config-dir")
             .arg(self.tree())
             .arg("--services-dir")
-            .arg(services_dir())
+            .arg(&self.services)
             .arg("--cache-dir")
             .arg(support::cache_dir())
             .args(["--manager-port", &self.manager_port.to_string()])
@@ -587,4 +590,150 @@ fn bad_input_is_named_and_changes_nothing() {
         json!([])
     );
     assert!(fe.leftovers().is_empty());
+}
+
+#[test]
+fn a_manager_that_never_answers_fails_the_service_with_the_reason() {
+    let mut setup = FrontendSetup::new();
+    // A manager "start" that never serves: the frontend must give up after --failout.
+    std::fs::write(
+        setup.tree().join("scripts/manager/default-manager-start"),
+        "sleep 300 &\n",
+    )
+    .unwrap();
+    setup.extra_args = vec!["--failout".into(), "2".into()];
+    let fe = setup.start();
+    let token = fe.user(None, "frank", None);
+    let service = fe.api_ok(
+        Some(&token),
+        "service.create",
+        json!({"type": "helloworld"}),
+    );
+    assert_eq!(service["state"], "PREINIT", "{service}");
+    let sid = service["sid"].as_i64().unwrap();
+    let failed = fe.settle(&token, sid);
+    assert_eq!(failed["state"], "ERROR", "{failed}");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 2 s"),
+        "{failed}"
+    );
+    // Its node was stopped; terminating removes the row.
+    wait_until(
+        "the manager node to be stopped",
+        Duration::from_secs(20),
+        || fe.leftovers().is_empty(),
+    );
+    fe.api_ok(Some(&token), "service.terminate", json!({"sid": sid}));
+    assert_eq!(
+        fe.api_ok(Some(&token), "service.list", json!({})),
+        json!([])
+    );
+}
+
+#[test]
+fn packages_are_installed_only_when_their_components_load_and_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = dir.path().join("services");
+    let install = |package: &Path| {
+        Command::new(paasm_bin())
+            .args(["service", "install"])
+            .arg(package)
+            .arg("--services-dir")
+            .arg(&services)
+            .arg("--cache-dir")
+            .arg(support::cache_dir())
+            .output()
+            .unwrap()
+    };
+    let source = services_dir().join("helloworld");
+    let out = install(&source);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("installed helloworld 0.1.0"),
+        "{}",
+        text(&out)
+    );
+    assert!(services.join("helloworld/helloworld-agent.wasm").is_file());
+
+    let copy = |name: &str| {
+        let to = dir.path().join(name);
+        crate::managers::copy_tree(&source, &to);
+        to
+    };
+    // An altered component: its digest no longer matches.
+    let altered = copy("altered");
+    let agent = altered.join("helloworld-agent.wasm");
+    let mut bytes = std::fs::read(&agent).unwrap();
+    bytes.push(0);
+    std::fs::write(&agent, bytes).unwrap();
+    let out = install(&altered);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("does not match its manifest"),
+        "{}",
+        text(&out)
+    );
+    // No digests at all.
+    let unsigned = copy("unsigned");
+    let manifest = std::fs::read_to_string(unsigned.join("service.toml")).unwrap();
+    let stripped: String = manifest
+        .lines()
+        .filter(|l| !l.starts_with("digest"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(unsigned.join("service.toml"), stripped).unwrap();
+    let out = install(&unsigned);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no digest"), "{}", text(&out));
+    // A file that is not a component, with a matching digest.
+    let bogus = copy("bogus");
+    std::fs::write(bogus.join("helloworld-agent.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let digest = {
+        use std::fmt::Write;
+        let out = Command::new("sha256sum")
+            .arg(bogus.join("helloworld-agent.wasm"))
+            .output()
+            .unwrap();
+        let mut d = String::new();
+        write!(
+            d,
+            "sha256:{}",
+            String::from_utf8_lossy(&out.stdout)
+                .split(' ')
+                .next()
+                .unwrap()
+        )
+        .unwrap();
+        d
+    };
+    let manifest = std::fs::read_to_string(bogus.join("service.toml")).unwrap();
+    let agent_digest = manifest
+        .lines()
+        .filter(|l| l.starts_with("digest"))
+        .nth(1)
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        bogus.join("service.toml"),
+        manifest.replace(&agent_digest, &format!("digest = \"{digest}\"")),
+    )
+    .unwrap();
+    let out = install(&bogus);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("does not load"), "{}", text(&out));
+    // The installed package is untouched by the refused ones, and the catalogue lists it.
+    assert_eq!(
+        std::fs::read_dir(&services).unwrap().count(),
+        1,
+        "nothing half-written"
+    );
+    let mut setup = FrontendSetup::new();
+    setup.services = services.clone();
+    let fe = setup.start();
+    let catalogue = fe.api_ok(None, "catalogue", json!({}));
+    assert_eq!(catalogue[0]["name"], "helloworld", "{catalogue}");
+    assert_eq!(catalogue[0]["version"], "0.1.0", "{catalogue}");
 }

@@ -33,7 +33,7 @@ pub fn services_dir() -> PathBuf {
         .unwrap_or_else(|| support::target_dir().join("services"))
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

@@ -167,20 +167,20 @@ impl Frontend {
         self.store
             .user_by_token(&token_hash(token))
             .await?
-            .ok_or_else(|| ApiError::new(UNAUTHORIZED, "unknown or expired token: log in again"))
+            .ok_or_else(|| ApiError::new(UNAUTHORIZED, "unknown token (logged out?): log in again"))
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Result<(String, User), ApiError> {
         let user = self.store.user_by_name(username).await?;
-        // Verify against something even for unknown users, so timing does not tell them apart.
-        let stored = user
-            .as_ref()
-            .map(|u| u.password_hash.clone())
-            .unwrap_or_default();
+        // Verify against a real hash even for unknown users, so timing does not tell them apart.
+        let stored = user.as_ref().map(|u| u.password_hash.clone());
         let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored))
-            .await
-            .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || match &stored {
+            Some(hash) => auth::verify_password(&password, hash),
+            None => auth::verify_password(&password, dummy_hash()),
+        })
+        .await
+        .unwrap_or(false);
         let Some(user) = user.filter(|_| ok) else {
             return Err(ApiError::new(
                 UNAUTHORIZED,
@@ -722,7 +722,13 @@ impl Frontend {
                 tracing::warn!(sid, "cannot kill the manager node: {e}");
             }
             if let Some(dir) = nodes_dir {
-                let left = crate::iaas::local::kill_all(&dir);
+                // One directory per cloud of the manager, each holding its nodes.
+                let left: usize = std::fs::read_dir(&dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|cloud| crate::iaas::local::kill_all(&cloud.path()))
+                    .sum();
                 if left > 0 {
                     tracing::warn!(sid, nodes = left, "killed nodes the manager left behind");
                 }
@@ -924,6 +930,14 @@ fn manager_error(e: ClientError) -> ApiError {
             format!("the manager did not answer: {e}"),
         ),
     }
+}
+
+/// A valid password hash that matches no password anyone types.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        auth::hash_password(&auth::new_secret().unwrap_or_default()).unwrap_or_default()
+    })
 }
 
 fn check_username(name: &str) -> Result<(), ApiError> {
