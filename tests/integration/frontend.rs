@@ -737,3 +737,100 @@ fn packages_are_installed_only_when_their_components_load_and_match() {
     assert_eq!(catalogue[0]["name"], "helloworld", "{catalogue}");
     assert_eq!(catalogue[0]["version"], "0.1.0", "{catalogue}");
 }
+
+/// A process the test started, killed when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn node_time_is_charged_once_across_a_manager_restart() {
+    let mut setup = FrontendSetup::new();
+    setup.extra_args = vec!["--credit-period".into(), "2".into()];
+    let fe = setup.start();
+    let token = fe.user(None, "gina", None);
+    let sid = fe.api_ok(
+        Some(&token),
+        "service.create",
+        json!({"type": "helloworld"}),
+    )["sid"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(fe.settle(&token, sid)["state"], "INIT");
+    let call = |method: &str, params: Value| {
+        fe.api_ok(
+            Some(&token),
+            "service.call",
+            json!({"sid": sid, "method": method, "params": params}),
+        )
+    };
+    call("startup", json!({}));
+    assert_eq!(fe.settle(&token, sid)["state"], "RUNNING");
+    let started = Instant::now();
+    call("add_nodes", json!({"count": 1}));
+    assert_eq!(fe.settle(&token, sid)["state"], "RUNNING");
+    let charged = |fe: &Frontend| -> i64 {
+        fe.api_ok(Some(&token), "user.credit", json!({}))["ledger"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"].as_str().unwrap().contains("node time"))
+            .map(|e| -e["amount"].as_i64().unwrap())
+            .sum()
+    };
+    wait_until("a first charge", Duration::from_secs(30), || {
+        charged(&fe) > 0
+    });
+
+    // Kill the manager process, then start it again on the same node, as its start script did.
+    let node = fe.setup.var().join("nodes/local/1");
+    let pid = std::fs::read_to_string(node.join("manager.pid")).unwrap();
+    Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    wait_until("the manager to be gone", Duration::from_secs(20), || {
+        fe.api_ok(Some(&token), "service.get", json!({"sid": sid}))["reachable"] == false
+    });
+    let manager = fe.api_ok(Some(&token), "service.get", json!({"sid": sid}))["manager"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_string();
+    let _restarted = KillOnDrop(
+        Command::new(paasm_bin())
+            .args(["manager", "--config"])
+            .arg(node.join("config.cfg"))
+            .args(["--listen", &manager])
+            .env("PAASM_SERVICES_DIR", services_dir())
+            .env("PAASM_CONFIG_DIR", fe.setup.tree())
+            .env("PAASM_CACHE_DIR", support::cache_dir())
+            .current_dir(&node)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the manager to be back", Duration::from_secs(60), || {
+        let service = fe.api_ok(Some(&token), "service.get", json!({"sid": sid}));
+        service["reachable"] == true && service["state"] == "RUNNING"
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    call("shutdown", json!({}));
+    assert_eq!(fe.settle(&token, sid)["state"], "STOPPED");
+    // The node lived less than `started.elapsed()`: it owes at most one credit per started
+    // period of that; a restart that forgot what was billed would charge the first periods twice.
+    let limit = (started.elapsed().as_secs() / 2 + 1) as i64;
+    let total = charged(&fe);
+    assert!(
+        (2..=limit).contains(&total),
+        "charged {total} credits for a node that lived under {:?} (at most {limit})",
+        started.elapsed()
+    );
+    fe.api_ok(Some(&token), "service.terminate", json!({"sid": sid}));
+}
