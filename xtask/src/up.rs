@@ -98,7 +98,7 @@ pub fn run(paths: &Paths, listen: SocketAddr) -> Result<i32> {
         bail!("cannot create the first user");
     }
 
-    print_welcome(&url, &password, &credentials, &var);
+    print_welcome(&paths.paasm_bin(), &url, &password, &credentials, &var);
     let status = child.wait().context("cannot wait for the frontend")?;
     eprintln!("frontend exited ({status})");
     let stopped = stop_nodes(&var);
@@ -121,8 +121,8 @@ fn new_password() -> Result<String> {
         .collect())
 }
 
-fn print_welcome(url: &str, password: &str, credentials: &Path, var: &Path) {
-    let p = "target/release/paasm";
+fn print_welcome(bin: &Path, url: &str, password: &str, credentials: &Path, var: &Path) {
+    let p = bin.display();
     let env = format!("PAASM_CREDENTIALS={}", credentials.display());
     println!();
     println!("paasm frontend is up at {url}/ (local cloud)");

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,16 +39,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// http://ADDR` on stdout once it serves. Managers keep running when the frontend stops: a
 /// frontend started again on the same database and VAR directory takes them over.
 pub async fn run(options: FrontendOptions) -> Result<()> {
-    let addr: SocketAddr = tokio::net::lookup_host(&options.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "invalid listen address {:?}: expected HOST:PORT",
-                options.listen
-            )
-        })?
-        .next()
-        .with_context(|| format!("listen address {:?} resolves to nothing", options.listen))?;
+    let addr = crate::rpc::listen_addr(&options.listen).await?;
     let shutdown = crate::service::agent::shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -8,7 +8,6 @@
 //! they are the `error` string.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -329,16 +328,7 @@ pub async fn run(options: ResourcesOptions) -> Result<()> {
         env!("CARGO_PKG_VERSION"),
         builtins(&engine),
     ));
-    let addr: SocketAddr = tokio::net::lookup_host(&options.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "invalid listen address {:?}: expected HOST:PORT",
-                options.listen
-            )
-        })?
-        .next()
-        .with_context(|| format!("listen address {:?} resolves to nothing", options.listen))?;
+    let addr = crate::rpc::listen_addr(&options.listen).await?;
     let shutdown = crate::service::agent::shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -69,6 +69,17 @@ pub(super) fn json(status: StatusCode, body: &Value, close: bool) -> HttpRespons
     response
 }
 
+/// The address to listen on from `HOST:PORT` (a name is resolved), with a message naming
+/// the expected form.
+pub async fn listen_addr(listen: &str) -> anyhow::Result<SocketAddr> {
+    use anyhow::Context;
+    tokio::net::lookup_host(listen)
+        .await
+        .with_context(|| format!("invalid listen address {listen:?}: expected HOST:PORT"))?
+        .next()
+        .with_context(|| format!("listen address {listen:?} resolves to nothing"))
+}
+
 /// Serves `dispatcher` on `listener` (over TLS when `tls` is given) until `shutdown`
 /// completes, then lets in-flight requests finish for a few seconds.
 pub async fn serve(

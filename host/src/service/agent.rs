@@ -7,7 +7,6 @@
 //! `on-shutdown` after it closes.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -155,16 +154,7 @@ pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
         .map(server_config)
         .transpose()
         .context("cannot set up TLS")?;
-    let addr: SocketAddr = tokio::net::lookup_host(&options.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "invalid listen address {:?}: expected HOST:PORT",
-                options.listen
-            )
-        })?
-        .next()
-        .with_context(|| format!("listen address {:?} resolves to nothing", options.listen))?;
+    let addr = crate::rpc::listen_addr(&options.listen).await?;
     let agent = Agent::load(config, &options).await?;
     let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(addr)
