@@ -1,7 +1,7 @@
 //! The dashboard in a real headless Chromium, driven through ChromeDriver (WebDriver): log
 //! in, create a helloworld service, watch it become INIT and then RUNNING, add a node and see
 //! it in the node table, call `get_helloworld` from the form generated from the manager's
-//! OpenRPC document, terminate. A screenshot is saved to `<target>/test-artifacts/`.
+//! OpenRPC document and upload a file through another, terminate. A screenshot is saved to `<target>/test-artifacts/`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -204,6 +204,24 @@ async fn walk(client: &Client, url: &str) -> Result<i64, String> {
     .await?;
     wait_text(client, "#manager-log", "the manager log", |t| {
         t.contains("Received")
+    })
+    .await?;
+
+    // An UPLOAD method's form takes a file.
+    let note = artifacts().join("note.txt");
+    std::fs::write(&note, "hello operators\nsecond line\n").map_err(|e| e.to_string())?;
+    let note = note.canonicalize().map_err(|e| e.to_string())?;
+    let input = client
+        .find(Locator::Css("#param-upload_note-note"))
+        .await
+        .map_err(|e| format!("the upload form's file field: {e}"))?;
+    input
+        .send_keys(&note.display().to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    click(client, "button[data-method=upload_note]").await?;
+    wait_text(client, "#result-upload_note", "upload_note's answer", |t| {
+        t.contains("hello operators") && t.contains("28")
     })
     .await?;
     let shot = client.screenshot().await.map_err(|e| e.to_string())?;

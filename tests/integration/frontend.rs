@@ -332,6 +332,24 @@ fn the_whole_user_flow_through_the_cli() {
         Some(2),
         "{hello}"
     );
+    // An UPLOAD method through the API: the file goes to the manager as a multipart field.
+    let token = toml::from_str::<toml::Table>(&saved).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let note = fe.api_ok(
+        Some(&token),
+        "service.call",
+        json!({"sid": sid, "method": "upload_note",
+               "files": {"note": {"name": "note.txt", "content_base64": "aGkgdGhlcmUKYnll"}}}),
+    );
+    assert_eq!(note, json!({"bytes": 12, "first_line": "hi there"}));
+    let e = fe.api_err(
+        Some(&token),
+        "service.call",
+        json!({"sid": sid, "method": "get_helloworld", "files": {"x": {"name": "x", "content_base64": ""}}}),
+    );
+    assert_eq!(e["data"]["field"], "files.x", "{e}");
     let logs = fe.cli_ok(&["service", "logs", &sid_text], "");
     assert!(
         logs.contains("Received"),

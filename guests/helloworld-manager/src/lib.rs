@@ -7,7 +7,8 @@
 //! - once the new nodes' agents answer, each one is started with its `startup` command
 //!   (`on-nodes-added`),
 //! - `get_helloworld` asks every node's agent for its greeting, logs what each answered and
-//!   replies `{"helloworld": [node ids]}`.
+//!   replies `{"helloworld": [node ids]}`,
+//! - `upload_note` (an UPLOAD method) takes a file and logs its first line.
 //!
 //! The manager keeps nothing of its own: the nodes and the service state come from the host's
 //! controller on every call.
@@ -30,7 +31,7 @@ wit_bindgen::generate!({
     },
 });
 
-use exports::paasm_examples::helloworld_manager::queries;
+use exports::paasm_examples::helloworld_manager::{queries, uploads};
 
 const RUNNING: &str = "RUNNING";
 
@@ -103,3 +104,13 @@ fn greeting(reply: &Value) -> String {
 }
 
 export!(Manager);
+
+impl uploads::Guest for Manager {
+    fn upload_note(note: Vec<u8>) -> Result<uploads::NoteInfo, String> {
+        let bytes = u32::try_from(note.len()).map_err(|_| "the note is too large".to_owned())?;
+        let text = String::from_utf8_lossy(&note);
+        let first_line = text.lines().next().unwrap_or_default().to_owned();
+        info!("Received a note of {bytes} bytes: {first_line}");
+        Ok(uploads::NoteInfo { bytes, first_line })
+    }
+}

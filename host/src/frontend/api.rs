@@ -115,7 +115,7 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("service.rename", &["sid", "name"]),
     ("service.terminate", &["sid"]),
     ("service.discover", &["sid"]),
-    ("service.call", &["sid", "method", "?params"]),
+    ("service.call", &["sid", "method", "?params", "?files"]),
     ("rpc.discover", &[]),
 ];
 
@@ -381,7 +381,8 @@ async fn dispatch(
             let service = fe.owned_service(&user, p.i64("sid")?).await?;
             let method = p.str("method")?;
             let params = p.opt_object("params")?;
-            fe.call(&service, method, params).await
+            let files = p.opt_object("files")?;
+            fe.call(&service, method, params, files).await
         }
         other => Err(ApiError::internal(format!("method {other} is not wired"))),
     }

@@ -594,11 +594,13 @@ impl Frontend {
     }
 
     /// Calls a manager method for its owner, with the verb the manager declares for it.
+    /// `files` (`{FIELD: {name, content_base64}}`) go to an UPLOAD method as file fields.
     pub async fn call(
         &self,
         service: &Service,
         method: &str,
         params: Map<String, Value>,
+        files: Map<String, Value>,
     ) -> Result<Value, ApiError> {
         let document = self.discover(service).await?;
         let methods = document["methods"].as_array().cloned().unwrap_or_default();
@@ -614,26 +616,50 @@ impl Frontend {
                 ),
             ));
         };
+        let addr = manager_addr(service)?;
         let verb = match entry["x-verb"].as_str() {
             Some("GET") => Verb::Get,
             Some("POST") => Verb::Post,
+            Some("UPLOAD") => Verb::Upload,
             other => {
-                return Err(ApiError::param(
-                    "method",
-                    format!("{method} is an {other:?} method, which the frontend cannot pass on"),
-                ));
+                return Err(ApiError::internal(format!(
+                    "the manager describes {method} with an unknown verb {other:?}"
+                )));
             }
         };
-        let result = client::call(
-            manager_addr(service)?,
-            verb,
-            method,
-            &params,
-            MANAGER_TIMEOUT,
-        )
-        .await
-        .map_err(manager_error)?;
-        Ok(result)
+        if verb != Verb::Upload {
+            if let Some(field) = files.keys().next() {
+                return Err(ApiError::param(
+                    &format!("files.{field}"),
+                    format!("{method} is not an UPLOAD method: it takes no files"),
+                ));
+            }
+            return client::call(addr, verb, method, &params, MANAGER_TIMEOUT)
+                .await
+                .map_err(manager_error);
+        }
+        let mut uploads = Vec::new();
+        for (field, file) in files {
+            let at = format!("files.{field}");
+            let name = file["name"].as_str().unwrap_or(&field).to_string();
+            let content = file["content_base64"].as_str().ok_or_else(|| {
+                ApiError::param(&at, format!("{at} must be {{name, content_base64}}"))
+            })?;
+            use base64::Engine as _;
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(content)
+                .map_err(|e| {
+                    ApiError::param(&at, format!("{at}.content_base64 is not base64: {e}"))
+                })?;
+            uploads.push(client::UploadFile {
+                field,
+                filename: name,
+                data: data.into(),
+            });
+        }
+        client::upload(addr, method, &params, uploads, MANAGER_TIMEOUT)
+            .await
+            .map_err(manager_error)
     }
 
     /// Shuts the service down through its manager (waiting until its nodes are gone), kills

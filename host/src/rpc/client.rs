@@ -26,9 +26,64 @@ pub enum ClientError {
     Transport { addr: SocketAddr, message: String },
 }
 
+/// A file sent to an UPLOAD method: its form field, file name and content.
+#[derive(Debug, Clone)]
+pub struct UploadFile {
+    pub field: String,
+    pub filename: String,
+    pub data: Bytes,
+}
+
+/// Calls the UPLOAD method `method` as the original clients did: a multipart form with the
+/// field `method`, each parameter as a text field (strings as they are, other values as JSON)
+/// and each file as a file field.
+pub async fn upload(
+    addr: SocketAddr,
+    method: &str,
+    params: &Map<String, Value>,
+    files: Vec<UploadFile>,
+    timeout: Duration,
+) -> Result<Value, ClientError> {
+    use futures_util::StreamExt;
+    use mpart_async::client::{ByteStream, MultipartRequest};
+    let mut form: MultipartRequest<ByteStream> = MultipartRequest::default();
+    form.add_field("method", method);
+    for (name, value) in params {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        form.add_field(name.as_str(), text.as_str());
+    }
+    for file in &files {
+        form.add_stream(
+            file.field.as_str(),
+            file.filename.as_str(),
+            "application/octet-stream",
+            ByteStream::new(&file.data),
+        );
+    }
+    let content_type = format!("multipart/form-data; boundary={}", form.get_boundary());
+    let mut body = Vec::new();
+    while let Some(chunk) = form.next().await {
+        match chunk {
+            Ok(bytes) => body.extend_from_slice(&bytes),
+            Err(never) => match never {},
+        }
+    }
+    let request = hyper::Request::post("/")
+        .header("Content-Type", content_type)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| ClientError::Transport {
+            addr,
+            message: e.to_string(),
+        })?;
+    send(addr, request, timeout).await
+}
+
 /// Calls `method` on the server at `addr` in the ConPaaS dialect and returns its result.
 ///
-/// Only GET and POST are supported here; an upload needs files, which this client does not send.
+/// GET and POST; uploads go through [`upload`].
 pub async fn call(
     addr: SocketAddr,
     verb: Verb,
@@ -54,9 +109,19 @@ pub async fn call(
                 .header("Content-Type", "application/json")
                 .body(Full::new(Bytes::from(body)))
         }
-        Verb::Upload => return Err(transport("uploads are not supported by this client".into())),
+        Verb::Upload => return upload(addr, method, params, Vec::new(), timeout).await,
     }
     .map_err(|e| transport(e.to_string()))?;
+    send(addr, request, timeout).await
+}
+
+/// Sends one request and reads the reply as the original clients did.
+async fn send(
+    addr: SocketAddr,
+    request: hyper::Request<Full<Bytes>>,
+    timeout: Duration,
+) -> Result<Value, ClientError> {
+    let transport = |message: String| ClientError::Transport { addr, message };
     let exchange = async {
         let stream = tokio::net::TcpStream::connect(addr)
             .await

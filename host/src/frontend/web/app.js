@@ -352,7 +352,7 @@ async function showMethods(sid) {
 function inputFor(param, verb, id) {
   const schema = param.schema || {};
   const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") : schema.type;
-  if (verb === "UPLOAD" && (type === "string" || type === "array")) return el("input", { type: "file", id });
+  if (verb === "UPLOAD" && (type === "string" || type === "array")) return el("input", { type: "file", id, name: param.name });
   if (schema.enum) return el("select", { id }, ...(param.required ? [] : [el("option", { value: "", text: "" })]), ...schema.enum.map((v) => el("option", { value: JSON.stringify(v), text: String(v) })));
   if (type === "integer" || type === "number") return el("input", { type: "number", id, step: type === "integer" ? "1" : "any" });
   if (type === "boolean") return el("input", { type: "checkbox", id });
@@ -394,13 +394,19 @@ function methodForm(method) {
       result.replaceChildren(el("span", { class: "spinner" }));
       try {
         const params = {};
+        const files = {};
         for (const { param, input } of inputs) {
-          if (input.type === "file") throw new Error("uploads go to the manager directly; the frontend does not pass files on");
+          if (input.type === "file") {
+            const file = input.files[0];
+            if (file) files[param.name] = { name: file.name, content_base64: await base64(file) };
+            else if (param.required) throw new Error(`${param.name}: choose a file`);
+            continue;
+          }
           const value = readInput(input, param);
           if (value !== undefined) params[param.name] = value;
           else if (param.required) throw new Error(`${param.name} is required`);
         }
-        const value = await managerCall(method.name, params);
+        const value = await api("service.call", { sid: current.sid, method: method.name, params, files });
         result.replaceChildren(renderValue(value));
         if (kind !== "query") refreshService();
         else refreshLog(current.sid);
@@ -417,6 +423,16 @@ function methodForm(method) {
   submit,
   result);
   return form;
+}
+
+/// A file's content as base64 (for an UPLOAD method's file field).
+function base64(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).replace(/^data:[^,]*,/, ""));
+    reader.onerror = () => reject(new Error("cannot read " + file.name));
+    reader.readAsDataURL(file);
+  });
 }
 
 function renderValue(value) {
