@@ -165,6 +165,9 @@ enum Command {
         /// Let anyone create an account (otherwise only administrators create users).
         #[arg(long)]
         open_registration: bool,
+        /// Days an API token from `paasm login` stays valid.
+        #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+        token_days: u64,
     },
     /// Log in to a frontend: the token is saved for the other commands (never the password).
     Login {
@@ -470,6 +473,7 @@ fn main() -> ExitCode {
             manager_port,
             public_url,
             open_registration,
+            token_days,
         } => {
             if let Err(code) = start_logging(Some(&var_dir.join("frontend.log"))) {
                 return code;
@@ -492,6 +496,7 @@ fn main() -> ExitCode {
             options.manager_port = manager_port;
             options.public_url = public_url;
             options.open_registration = open_registration;
+            options.token_lifetime = std::time::Duration::from_secs(token_days * 24 * 3600);
             exit(runtime().and_then(|rt| rt.block_on(paasm::frontend::server::run(options))))
         }
         Command::Login {

@@ -48,11 +48,20 @@ async fn suite(address: &str) {
     // Tokens.
     store.add_token(alice.id, "t-hash", 103).await.unwrap();
     assert_eq!(
-        store.user_by_token("t-hash").await.unwrap().map(|u| u.id),
+        store
+            .user_by_token("t-hash", 103)
+            .await
+            .unwrap()
+            .map(|u| u.id),
         Some(alice.id)
     );
+    assert_eq!(
+        store.user_by_token("t-hash", 104).await.unwrap(),
+        None,
+        "expired"
+    );
     assert!(store.remove_token("t-hash").await.unwrap());
-    assert_eq!(store.user_by_token("t-hash").await.unwrap(), None);
+    assert_eq!(store.user_by_token("t-hash", 0).await.unwrap(), None);
 
     // Credit never goes below zero; a refusal changes nothing.
     assert_eq!(

@@ -46,6 +46,8 @@ pub struct FrontendOptions {
     pub manager_port: u16,
     /// The address managers call back (`FRONTEND_URL`) [default: the listening address].
     pub public_url: Option<String>,
+    /// How long an API token from `login` stays valid.
+    pub token_lifetime: Duration,
     /// Anyone may create an account (the original's register form); otherwise only admins
     /// create users (and anyone creates the first one, which becomes an admin).
     pub open_registration: bool,
@@ -67,6 +69,7 @@ impl FrontendOptions {
             failout: Duration::from_secs(600),
             manager_port: 80,
             public_url: None,
+            token_lifetime: Duration::from_secs(30 * 24 * 3600),
             open_registration: false,
         }
     }

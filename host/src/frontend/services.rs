@@ -165,9 +165,12 @@ impl Frontend {
 
     pub async fn authenticate(&self, token: &str) -> Result<User, ApiError> {
         self.store
-            .user_by_token(&token_hash(token))
+            .user_by_token(
+                &token_hash(token),
+                now() - self.options.token_lifetime.as_secs() as i64,
+            )
             .await?
-            .ok_or_else(|| ApiError::new(UNAUTHORIZED, "unknown token (logged out?): log in again"))
+            .ok_or_else(|| ApiError::new(UNAUTHORIZED, "unknown or expired token: log in again"))
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Result<(String, User), ApiError> {

@@ -615,13 +615,19 @@ impl Store {
         .await
     }
 
-    pub async fn user_by_token(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+    /// The user of a token issued at `not_before` or later (older tokens have expired).
+    pub async fn user_by_token(
+        &self,
+        token_hash: &str,
+        not_before: i64,
+    ) -> Result<Option<User>, StoreError> {
         let hash = token_hash.to_string();
         self.run(move |tx| {
             let rows = tx.rows(
                 "SELECT u.id, u.username, u.password_hash, u.admin, u.credit, u.created \
-                 FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
-                &[P::T(&hash)],
+                 FROM tokens t JOIN users u ON u.id = t.user_id \
+                 WHERE t.token_hash = $1 AND t.created >= $2",
+                &[P::T(&hash), P::I(not_before)],
             )?;
             one(rows, user_row)
         })
