@@ -852,3 +852,37 @@ fn node_time_is_charged_once_across_a_manager_restart() {
     );
     fe.api_ok(Some(&token), "service.terminate", json!({"sid": sid}));
 }
+
+#[test]
+fn a_manager_asks_its_frontend_to_terminate_its_service() {
+    let fe = FrontendSetup::new().start();
+    let token = fe.user(None, "hana", None);
+    let sid = fe.api_ok(
+        Some(&token),
+        "service.create",
+        json!({"type": "helloworld"}),
+    )["sid"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(fe.settle(&token, sid)["state"], "INIT");
+    let call = |method: &str, params: Value| {
+        fe.api_ok(
+            Some(&token),
+            "service.call",
+            json!({"sid": sid, "method": method, "params": params}),
+        )
+    };
+    call("startup", json!({}));
+    assert_eq!(fe.settle(&token, sid)["state"], "RUNNING");
+    call("add_nodes", json!({"count": 1}));
+    assert_eq!(fe.settle(&token, sid)["state"], "RUNNING");
+    // The manager releases its nodes, then the frontend (called back with the service's
+    // secret) stops the manager and removes the service.
+    call("terminate", json!({}));
+    wait_until("the service to be terminated", SETTLE, || {
+        fe.api_ok(Some(&token), "service.list", json!({})) == json!([])
+    });
+    wait_until("every process to end", Duration::from_secs(20), || {
+        fe.leftovers().is_empty()
+    });
+}

@@ -8,6 +8,7 @@
 //! to `FE_CREDIT_URL` as the original's form (`sid`, `decrement`) with the service's secret as
 //! a bearer token. A refusal for lack of credit shuts the service down with the reason in its
 //! history; any other failure (the frontend unreachable) is retried at the next check.
+//! The `terminate` method asks the frontend to end the service through `FE_TERMINATE_URL`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
@@ -137,6 +138,24 @@ impl Manager {
                 Charge::Failed(e)
             }
         }
+    }
+}
+
+/// Asks the frontend to terminate the service (`FE_TERMINATE_URL`, `sid`).
+pub(super) async fn request_termination(billing: &Billing) -> Result<(), String> {
+    let form = form_urlencoded::Serializer::new(String::new())
+        .append_pair("sid", &billing.service_id)
+        .finish();
+    let reply = post(billing, &billing.terminate_url, form)
+        .await
+        .map_err(|e| format!("cannot ask the frontend to terminate the service: {e}"))?;
+    if reply["error"] == false || reply["error"].is_null() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the frontend refused to terminate the service: {}",
+            reply["msg"].as_str().unwrap_or("no reason given")
+        ))
     }
 }
 

@@ -114,6 +114,26 @@ impl Manager {
         )
     }
 
+    /// Shuts down, then asks the frontend that started the manager to terminate the service
+    /// (`FE_TERMINATE_URL`), which stops this manager's node and removes the service.
+    fn terminate(self: &Arc<Self>, params: Params) -> Result<Value, CallError> {
+        no_params(params)?;
+        let Some(billing) = self.settings.billing.clone() else {
+            return Err(app_error(
+                "ERROR: no frontend started this manager: nothing can terminate it",
+            ));
+        };
+        let manager = self.clone();
+        self.begin_because(
+            Operation::Shutdown,
+            Some("termination requested".into()),
+            async move {
+                manager.clone().shutdown_work().await?;
+                super::billing::request_termination(&billing).await
+            },
+        )
+    }
+
     /// What shutting down does: the hooks, then every node is deleted.
     async fn shutdown_work(self: Arc<Self>) -> Result<(), String> {
         let manager = self;
@@ -369,6 +389,16 @@ impl Manager {
                     ],
                     empty.clone(),
                     |m, p| m.add_nodes(p),
+                ),
+            ),
+            (
+                "terminate",
+                sync(
+                    Verb::Post,
+                    "removes every node, then asks the frontend to terminate the service (its manager included); answers at once",
+                    no_params_schema(),
+                    json!({"type": "object", "maxProperties": 0}),
+                    |m, p| m.terminate(p),
                 ),
             ),
             (

@@ -62,6 +62,8 @@ pub(super) struct Settings {
 pub(super) struct Billing {
     /// `FE_CREDIT_URL`: `http://HOST:PORT/PATH`.
     pub(super) credit_url: String,
+    /// `FE_TERMINATE_URL`.
+    pub(super) terminate_url: String,
     /// `FE_SERVICE_ID`.
     pub(super) service_id: String,
     /// `FE_SECRET`: the service's secret, sent as a bearer token.
@@ -186,6 +188,7 @@ pub(super) fn read(ini: &IniConfig) -> Result<Settings, Vec<String>> {
     let billing = if credit_url.starts_with("http://") {
         Some(Billing {
             credit_url,
+            terminate_url: get("FE_TERMINATE_URL").trim().to_string(),
             service_id: get("FE_SERVICE_ID").trim().to_string(),
             secret: ini
                 .get(MANAGER, "FE_SECRET")
