@@ -600,6 +600,62 @@ fn bad_input_is_named_and_changes_nothing() {
     assert!(!out.status.success());
     assert!(text(&out).contains("don't match"), "{}", text(&out));
 
+    // Every method names a missing required parameter, and a wrongly typed one.
+    let discover = fe.api_ok(None, "rpc.discover", json!({}));
+    for method in discover["methods"].as_array().unwrap() {
+        let name = method["name"].as_str().unwrap();
+        let Some(first) = method["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["required"] == true)
+        else {
+            continue;
+        };
+        let field = first["name"].as_str().unwrap();
+        let e = fe.api_err(Some(&token), name, json!({}));
+        assert_eq!(
+            (e["code"].as_i64(), e["data"]["field"].as_str()),
+            (Some(-32602), Some(field)),
+            "{name} without {field}: {e}"
+        );
+        let e = fe.api_err(Some(&token), name, json!({field: [1, 2]}));
+        assert_eq!(
+            e["data"]["field"], field,
+            "{name} with a list for {field}: {e}"
+        );
+    }
+    // Every CLI command that takes a service id names a bad one.
+    for args in [
+        &["info", "seven"][..],
+        &["start", "seven"],
+        &["stop", "seven"],
+        &["terminate", "seven"],
+        &["add-nodes", "seven", "2"],
+        &["remove-nodes", "seven", "2"],
+        &["nodes", "seven"],
+        &["logs", "seven"],
+        &["rename", "seven", "x"],
+    ] {
+        let args: Vec<&str> = std::iter::once("service")
+            .chain(args.iter().copied())
+            .collect();
+        let out = fe.cli(&args, "");
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out).contains("'seven'") && text(&out).contains("<SID>"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let out = fe.cli(&["service", "add-nodes", "1", "many"], "");
+    assert!(text(&out).contains("<COUNT>"), "{}", text(&out));
+    let out = fe.cli(&["call", "1", "get_helloworld", "count"], "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("NAME=VALUE"), "{}", text(&out));
+    let out = fe.cli(&["service", "info", "77"], "");
+    assert!(text(&out).contains("no service 77"), "{}", text(&out));
+
     // Nothing changed: no service, no charge.
     let me = fe.api_ok(Some(&token), "whoami", json!({}));
     assert_eq!(me["credit"], 50, "{me}");
