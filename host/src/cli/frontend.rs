@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -159,42 +159,23 @@ impl Client {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let mut request = hyper::Request::post("/api")
             .header("Content-Type", "application/json")
-            .header("Host", self.addr.to_string())
             .body(Full::new(Bytes::from(body.to_string())))?;
         if let Some(token) = &self.token {
             request
                 .headers_mut()
                 .insert("Authorization", format!("Bearer {token}").parse()?);
         }
-        let addr = self.addr;
-        let exchange = async move {
-            let stream = tokio::net::TcpStream::connect(addr)
-                .await
-                .with_context(|| format!("cannot connect to the frontend at {addr}"))?;
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-            tokio::spawn(conn);
-            let response = sender.send_request(request).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            if !status.is_success() {
-                bail!(
-                    "the frontend answered HTTP {status}: {}",
-                    String::from_utf8_lossy(&body).trim()
-                );
-            }
-            let reply: Value =
-                serde_json::from_slice(&body).context("the frontend's reply is not JSON")?;
-            anyhow::Ok(reply)
-        };
-        let reply = tokio::time::timeout(self.timeout, exchange)
+        let (status, body) = crate::rpc::client::exchange(self.addr, request, self.timeout)
             .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "no reply from the frontend at {addr} within {} s",
-                    self.timeout.as_secs()
-                )
-            })??;
+            .map_err(|e| anyhow::anyhow!("the frontend at {}: {e}", self.addr))?;
+        if !status.is_success() {
+            bail!(
+                "the frontend answered HTTP {status}: {}",
+                String::from_utf8_lossy(&body).trim()
+            );
+        }
+        let reply: Value =
+            serde_json::from_slice(&body).context("the frontend's reply is not JSON")?;
         if let Some(error) = reply.get("error") {
             return Err(RemoteError {
                 code: error["code"].as_i64().unwrap_or(0),

@@ -115,6 +115,48 @@ pub async fn call(
     send(addr, request, timeout).await
 }
 
+/// One HTTP/1.1 exchange with `addr` within `timeout`: the reply's status and whole body. The
+/// `Host` header is set to `addr` unless the request has one. Every client of paasm's servers
+/// (this dialect, the frontend's CLI, the managers' callbacks) goes through here.
+pub async fn exchange(
+    addr: SocketAddr,
+    mut request: hyper::Request<Full<Bytes>>,
+    timeout: Duration,
+) -> Result<(hyper::StatusCode, Bytes), String> {
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| format!("handshake failed: {e}"))?;
+        tokio::spawn(conn);
+        if !request.headers().contains_key(hyper::header::HOST) {
+            let host = addr
+                .to_string()
+                .parse()
+                .map_err(|_| "bad host header".to_string())?;
+            request.headers_mut().insert(hyper::header::HOST, host);
+        }
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reply failed: {e}"))?
+            .to_bytes();
+        Ok((status, body))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no reply within {timeout:?}"))?
+}
+
 /// Sends one request and reads the reply as the original clients did.
 async fn send(
     addr: SocketAddr,
@@ -122,48 +164,18 @@ async fn send(
     timeout: Duration,
 ) -> Result<Value, ClientError> {
     let transport = |message: String| ClientError::Transport { addr, message };
-    let exchange = async {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| transport(format!("cannot connect: {e}")))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| transport(format!("handshake failed: {e}")))?;
-        tokio::spawn(conn);
-        let mut request = request;
-        request.headers_mut().insert(
-            hyper::header::HOST,
-            addr.to_string()
-                .parse()
-                .map_err(|_| transport("bad host header".into()))?,
-        );
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| transport(format!("request failed: {e}")))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| transport(format!("reply failed: {e}")))?
-            .to_bytes();
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
-            return Err(transport(format!("HTTP {status}: {}", text.trim())));
+    let (status, body) = exchange(addr, request, timeout).await.map_err(transport)?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body);
+        return Err(transport(format!("HTTP {status}: {}", text.trim())));
+    }
+    let reply: Value =
+        serde_json::from_slice(&body).map_err(|e| transport(format!("reply is not JSON: {e}")))?;
+    match reply.get("error") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => {
+            Ok(reply.get("result").cloned().unwrap_or(Value::Null))
         }
-        let reply: Value = serde_json::from_slice(&body)
-            .map_err(|e| transport(format!("reply is not JSON: {e}")))?;
-        match reply.get("error") {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => {
-                Ok(reply.get("result").cloned().unwrap_or(Value::Null))
-            }
-            Some(Value::String(message)) => Err(ClientError::Remote(message.clone())),
-            Some(other) => Err(ClientError::Remote(other.to_string())),
-        }
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| transport(format!("no reply within {timeout:?}")))?
+        Some(Value::String(message)) => Err(ClientError::Remote(message.clone())),
+        Some(other) => Err(ClientError::Remote(other.to_string())),
+    }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde_json::Value;
 
 use super::settings::Billing;
@@ -187,32 +187,11 @@ async fn post(billing: &Billing, url: &str, form: String) -> Result<Value, Strin
         .header("Authorization", format!("Bearer {}", billing.secret))
         .body(Full::new(Bytes::from(form)))
         .map_err(|e| e.to_string())?;
-    let exchange = async {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        if !status.is_success() {
-            return Err(format!("HTTP {status} from {url}"));
-        }
-        serde_json::from_slice::<Value>(&body).map_err(|e| format!("reply is not JSON: {e}"))
-    };
-    tokio::time::timeout(CALLBACK_TIMEOUT, exchange)
+    let (status, body) = crate::rpc::client::exchange(addr, request, CALLBACK_TIMEOUT)
         .await
-        .map_err(|_| format!("no reply from {url} within {CALLBACK_TIMEOUT:?}"))?
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status} from {url}"));
+    }
+    serde_json::from_slice::<Value>(&body).map_err(|e| format!("reply is not JSON: {e}"))
 }
