@@ -192,6 +192,26 @@ impl Frontend {
         login["token"].as_str().unwrap().to_string()
     }
 
+    /// Calls a manager method of service `sid` through the frontend; its result.
+    pub fn call(&self, token: &str, sid: i64, method: &str, params: Value) -> Value {
+        self.api_ok(
+            Some(token),
+            "service.call",
+            json!({"sid": sid, "method": method, "params": params}),
+        )
+    }
+
+    /// Creates a helloworld service and starts it; its id, once it is RUNNING.
+    pub fn running_service(&self, token: &str) -> i64 {
+        let sid = self.api_ok(Some(token), "service.create", json!({"type": "helloworld"}))["sid"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(self.settle(token, sid)["state"], "INIT");
+        self.call(token, sid, "startup", json!({}));
+        assert_eq!(self.settle(token, sid)["state"], "RUNNING");
+        sid
+    }
+
     /// Waits until the service is in a stable state; the service.
     pub fn settle(&self, token: &str, sid: i64) -> Value {
         let deadline = Instant::now() + SETTLE;
@@ -411,13 +431,7 @@ fn credit_runs_out_and_forged_callbacks_are_refused() {
     assert_eq!(fe.settle(&bob, sid)["state"], "INIT", "not terminated");
 
     // Two nodes cost 2 credits a second: bob's credit runs out, the service is shut down.
-    let call = |method: &str, params: Value| {
-        fe.api_ok(
-            Some(&bob),
-            "service.call",
-            json!({"sid": sid, "method": method, "params": params}),
-        )
-    };
+    let call = |method: &str, params: Value| fe.call(&bob, sid, method, params);
     call("startup", json!({}));
     assert_eq!(fe.settle(&bob, sid)["state"], "RUNNING");
     call("add_nodes", json!({"count": 1}));
@@ -828,23 +842,8 @@ fn node_time_is_charged_once_across_a_manager_restart() {
     setup.extra_args = vec!["--credit-period".into(), "2".into()];
     let fe = setup.start();
     let token = fe.user(None, "gina", None);
-    let sid = fe.api_ok(
-        Some(&token),
-        "service.create",
-        json!({"type": "helloworld"}),
-    )["sid"]
-        .as_i64()
-        .unwrap();
-    assert_eq!(fe.settle(&token, sid)["state"], "INIT");
-    let call = |method: &str, params: Value| {
-        fe.api_ok(
-            Some(&token),
-            "service.call",
-            json!({"sid": sid, "method": method, "params": params}),
-        )
-    };
-    call("startup", json!({}));
-    assert_eq!(fe.settle(&token, sid)["state"], "RUNNING");
+    let sid = fe.running_service(&token);
+    let call = |method: &str, params: Value| fe.call(&token, sid, method, params);
     let started = Instant::now();
     call("add_nodes", json!({"count": 1}));
     assert_eq!(fe.settle(&token, sid)["state"], "RUNNING");
@@ -913,23 +912,8 @@ fn node_time_is_charged_once_across_a_manager_restart() {
 fn a_manager_asks_its_frontend_to_terminate_its_service() {
     let fe = FrontendSetup::new().start();
     let token = fe.user(None, "hana", None);
-    let sid = fe.api_ok(
-        Some(&token),
-        "service.create",
-        json!({"type": "helloworld"}),
-    )["sid"]
-        .as_i64()
-        .unwrap();
-    assert_eq!(fe.settle(&token, sid)["state"], "INIT");
-    let call = |method: &str, params: Value| {
-        fe.api_ok(
-            Some(&token),
-            "service.call",
-            json!({"sid": sid, "method": method, "params": params}),
-        )
-    };
-    call("startup", json!({}));
-    assert_eq!(fe.settle(&token, sid)["state"], "RUNNING");
+    let sid = fe.running_service(&token);
+    let call = |method: &str, params: Value| fe.call(&token, sid, method, params);
     call("add_nodes", json!({"count": 1}));
     assert_eq!(fe.settle(&token, sid)["state"], "RUNNING");
     // The manager releases its nodes, then the frontend (called back with the service's
