@@ -9,31 +9,24 @@
 //! - `GET` anything else: the dashboard's files ([`super::web`]).
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use super::services::{Frontend, callback_reply};
 use super::{FrontendOptions, api, web};
 
-type HttpResponse = Response<Full<Bytes>>;
+use crate::rpc::HttpResponse;
 
 /// The largest request body the frontend reads.
 const MAX_BODY: usize = 1 << 20;
-/// How long running requests get to finish when the frontend stops.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Serves the frontend until SIGINT or SIGTERM. Prints `paasm frontend listening on
 /// http://ADDR` on stdout once it serves. Managers keep running when the frontend stops: a
@@ -57,55 +50,13 @@ pub async fn run(options: FrontendOptions) -> Result<()> {
         writeln!(stdout, "paasm frontend listening on http://{local}")?;
         stdout.flush()?;
     }
-    serve(listener, frontend, shutdown).await;
+    crate::rpc::serve_http(listener, None, shutdown, move |req, _peer| {
+        let fe = frontend.clone();
+        async move { route(&fe, req).await }
+    })
+    .await;
     tracing::info!("frontend stopped; its managers keep running");
     Ok(())
-}
-
-async fn serve(
-    listener: tokio::net::TcpListener,
-    frontend: Arc<Frontend>,
-    shutdown: impl Future<Output = ()>,
-) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let fe = frontend.clone();
-                let service = service_fn(move |req| {
-                    let fe = fe.clone();
-                    async move { Ok::<_, Infallible>(route(&fe, req).await) }
-                });
-                let conn = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, "connection ended with an error: {e}");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => {
-            tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway");
-        }
-    }
 }
 
 async fn route(fe: &Arc<Frontend>, req: Request<Incoming>) -> HttpResponse {

@@ -41,7 +41,7 @@ const JSON_TYPES: [&str; 3] = [
     "application/jsonrequest",
 ];
 
-pub(super) type HttpResponse = Response<Full<Bytes>>;
+pub type HttpResponse = Response<Full<Bytes>>;
 
 /// A plain-text response (the original server's error pages), connection closed.
 pub(super) fn text(status: StatusCode, body: &str) -> HttpResponse {
@@ -88,6 +88,25 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_http(listener, tls, shutdown, move |req, peer| {
+        let dispatcher = dispatcher.clone();
+        async move { handle(&dispatcher, req, peer).await }
+    })
+    .await
+}
+
+/// The HTTP/1.1 server under every paasm server: accepts on `listener` (over TLS when `tls`
+/// is given), answers each request with `handler`, until `shutdown` completes; then lets
+/// in-flight requests finish for a few seconds.
+pub async fn serve_http<H, F>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+    handler: H,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
@@ -105,13 +124,13 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 match &acceptor {
-                    None => spawn_connection(stream, peer, dispatcher.clone(), graceful.watcher()),
+                    None => spawn_connection(stream, peer, handler.clone(), graceful.watcher()),
                     Some(acceptor) => {
                         let accept = acceptor.accept(stream);
-                        let (dispatcher, watcher) = (dispatcher.clone(), graceful.watcher());
+                        let (handler, watcher) = (handler.clone(), graceful.watcher());
                         tokio::spawn(async move {
                             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accept).await {
-                                Ok(Ok(stream)) => spawn_connection(stream, peer, dispatcher, watcher),
+                                Ok(Ok(stream)) => spawn_connection(stream, peer, handler, watcher),
                                 Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
                                 Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
                             }
@@ -133,17 +152,19 @@ pub async fn serve(
 
 /// Serves HTTP/1.1 on one accepted connection. When a reply asks to close the connection,
 /// hyper shuts the stream down, which for TLS sends `close_notify` first.
-fn spawn_connection<I>(
+fn spawn_connection<I, H, F>(
     io: I,
     peer: SocketAddr,
-    dispatcher: Arc<Dispatcher>,
+    handler: H,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
 {
     let service = service_fn(move |req| {
-        let dispatcher = dispatcher.clone();
-        async move { Ok::<_, Infallible>(handle(&dispatcher, req, peer).await) }
+        let response = handler(req, peer);
+        async move { Ok::<_, Infallible>(response.await) }
     });
     let conn = http1::Builder::new()
         .keep_alive(true)
