@@ -1,6 +1,6 @@
 //! `cargo xtask build-guests`: build the guest workspace for `wasm32-wasip2` and collect each
-//! member's component as `<target>/components/<crate-name>.wasm`, then assemble the service
-//! packages that use them.
+//! member's component as `<target>/components/<crate-name>.wasm`, build the guests written in
+//! other languages (`python`), then assemble the service packages that use them.
 
 use std::fs;
 use std::io::{ErrorKind, Read};
@@ -73,6 +73,14 @@ pub fn build(paths: &Paths) -> Result<Vec<Component>> {
             path: dest,
             size,
         });
+    }
+
+    for (name, path) in crate::python::build(paths)? {
+        check_component(&path)?;
+        let size = fs::metadata(&path)
+            .with_context(|| format!("cannot stat {}", path.display()))?
+            .len();
+        components.push(Component { name, path, size });
     }
 
     println!("components in {}:", components_dir.display());

@@ -14,6 +14,7 @@ mod cargo;
 mod guests;
 mod paths;
 mod process;
+mod python;
 mod services;
 mod system;
 mod test;
