@@ -28,6 +28,18 @@ pub struct Component {
     pub size: u64,
 }
 
+/// Installs the toolchains the guests need, when missing: the rust target and, when there are
+/// Python guests, componentize-py.
+pub fn toolchains(paths: &Paths) -> Result<()> {
+    ensure_rust_target(paths)?;
+    if !crate::python::guests(paths)?.is_empty() {
+        let tool = crate::python::ensure_componentize_py(paths)?;
+        println!("componentize-py: {}", tool.display());
+    }
+    println!("the guest toolchains are installed");
+    Ok(())
+}
+
 /// Builds every guest and returns the collected components.
 pub fn build(paths: &Paths) -> Result<Vec<Component>> {
     let manifest = paths.guests_manifest();

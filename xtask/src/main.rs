@@ -1,6 +1,7 @@
 //! paasm's automation, run as `cargo xtask <command>`.
 //!
 //! - `build-guests`: build the guest workspace for `wasm32-wasip2` and collect the components
+//! - `toolchains`: install only the guest toolchains that are missing
 //! - `test`: build guests and the host once (release), then run the whole test suite against them
 //! - `up`: build everything and run the frontend with the bundled services and a first user
 //! - `bench`: measure the agent against a native hyper baseline and write BENCHMARKS.md
@@ -40,6 +41,9 @@ struct Cli {
 enum Command {
     /// Build every guest in guests/ for wasm32-wasip2 into <target>/components
     BuildGuests,
+    /// Install only the guest toolchains that are missing (the wasm32-wasip2 rust target,
+    /// componentize-py under <target>/toolchains); idempotent
+    Toolchains,
     /// Build guests and the release host, then run `cargo test --release --workspace`
     Test {
         /// Extra arguments appended to `cargo test --release --workspace`
@@ -47,7 +51,7 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Build everything and run a manager for the helloworld service on the local cloud
+    /// Build everything and run the frontend with the bundled services on the local cloud
     Up {
         /// Address the frontend listens on
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -88,6 +92,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::BuildGuests => paths::Paths::discover().and_then(|p| guests::build(&p).map(|_| 0)),
+        Command::Toolchains => {
+            paths::Paths::discover().and_then(|p| guests::toolchains(&p).map(|_| 0))
+        }
         Command::Test { args } => paths::Paths::discover().and_then(|p| test::run(&p, &args)),
         Command::Up { listen } => paths::Paths::discover().and_then(|p| up::run(&p, listen)),
         Command::Bench(args) => paths::Paths::discover().and_then(|p| bench::run(&p, &args)),

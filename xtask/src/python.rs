@@ -103,7 +103,7 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// The componentize-py command, installed into a virtual environment when missing.
-fn ensure_componentize_py(paths: &Paths) -> Result<PathBuf> {
+pub fn ensure_componentize_py(paths: &Paths) -> Result<PathBuf> {
     let venv = paths
         .target
         .join("toolchains")
