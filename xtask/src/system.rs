@@ -67,7 +67,9 @@ fn ensure(commands: &[(&str, &str)]) -> Result<()> {
             sudo.args(["-n", "apt-get"]);
             sudo
         };
-        cmd.args(args)
+        // Wait for another installer's lock instead of failing at once.
+        cmd.args(["-o", "DPkg::Lock::Timeout=900"])
+            .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .env("RUNLEVEL", "1");
         cmd
