@@ -52,6 +52,7 @@ fn memo(name: &str) -> Parameters {
         lkey: Some(ParamKey::Str(name.into())),
         pkey: None,
         parent: None,
+        secrets: Vec::new(),
     }
 }
 

@@ -101,6 +101,13 @@ impl Guest for Memo {
                 }));
             }
             "panic" => panic!("memo cannot be created: the provider panicked on purpose"),
+            // A provider that quotes its password everywhere: the host masks it.
+            "leaky" => {
+                let secret = params.get("secret").unwrap_or_default();
+                paasm_sdk::info!("leaky memo: the secret is {secret}");
+                eprintln!("leaky memo on stderr: the secret is {secret}");
+                return Err(Error::Failed(format!("leaky memo refused secret {secret}")));
+            }
             // Long enough for a test to kill the server in the middle of it.
             "slow" => std::thread::sleep(std::time::Duration::from_secs(3)),
             _ => {}

@@ -113,9 +113,13 @@ impl StoreState {
         self.deadline + self.platform.waited()
     }
 
-    /// What the guest wrote to stdout and stderr since the last time this was asked.
+    /// What the guest wrote to stdout and stderr since the last time this was asked, with
+    /// the sensitive values it was given masked.
     pub(crate) fn take_output(&mut self) -> (String, String) {
-        (self.stdout.take(), self.stderr.take())
+        (
+            self.platform.mask(self.stdout.take()),
+            self.platform.mask(self.stderr.take()),
+        )
     }
 
     /// Gets the store ready for another call on the same instance.

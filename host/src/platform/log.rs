@@ -1,4 +1,5 @@
-//! `paasm:platform/log`: guest log records go to the host's log, tagged with the service name.
+//! `paasm:platform/log`: guest log records go to the host's log, tagged with the service name,
+//! with any sensitive value the guest was given masked.
 
 use crate::engine::platform_bindings::log::{Host, Level};
 
@@ -6,6 +7,7 @@ use super::PlatformCtx;
 
 impl Host for PlatformCtx {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let message = self.mask(message);
         let name = &self.host.name;
         match level {
             Level::Trace => tracing::trace!(target: "guest", component = %name, "{message}"),

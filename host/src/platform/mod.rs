@@ -66,6 +66,9 @@ pub struct PlatformCtx {
     waited: Duration,
     /// The host resources this store hands out (parameter collections).
     table: wasmtime::component::ResourceTable,
+    /// Sensitive values of the collections handed out: masked in the guest's log records and
+    /// output.
+    secrets: Vec<String>,
 }
 
 impl PlatformCtx {
@@ -76,7 +79,13 @@ impl PlatformCtx {
             pending: BTreeMap::new(),
             waited: Duration::ZERO,
             table: wasmtime::component::ResourceTable::new(),
+            secrets: Vec::new(),
         }
+    }
+
+    /// `text` with the sensitive values this guest was given masked.
+    pub fn mask(&self, text: String) -> String {
+        crate::resources::params::mask_secrets(text, &self.secrets)
     }
 
     /// Forgets anything left from an earlier call on the same store.

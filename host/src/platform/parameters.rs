@@ -58,6 +58,9 @@ pub struct Parameters {
     pub pkey: Option<ParamKey>,
     /// The parent instance's collection; none for a root resource.
     pub parent: Option<Box<Parameters>>,
+    /// The values of the sensitive parameters (passwords): masked in whatever the provider
+    /// logs or prints during the call.
+    pub secrets: Vec<String>,
 }
 
 impl Parameters {
@@ -91,6 +94,11 @@ impl PlatformCtx {
         &mut self,
         params: Parameters,
     ) -> wasmtime::Result<Resource<Parameters>> {
+        let mut collection = Some(&params);
+        while let Some(p) = collection {
+            self.secrets.extend(p.secrets.iter().cloned());
+            collection = p.parent.as_deref();
+        }
         Ok(self.table.push(params)?)
     }
 

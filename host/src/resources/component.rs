@@ -159,6 +159,11 @@ fn to_parameters(instance: &Instance, schema: Option<&Schema>) -> Parameters {
             .parent
             .as_ref()
             .map(|p| Box::new(to_parameters(p, None))),
+        secrets: instance
+            .params
+            .secret_values()
+            .map(str::to_string)
+            .collect(),
     }
 }
 

@@ -8,7 +8,9 @@
 //! already-exists / not-found itself where it can: from its own records, and for listable
 //! resources from the cache of what `enumerate` reported (or a fresh `enumerate` when the
 //! resource is not cacheable). Calls on one instance are serialised, and all calls on a
-//! resource when it is exclusive or listable. Managed physical keys are allocated here.
+//! resource when it is exclusive, listable, or has managed physical keys (allocated here, so
+//! two creates never get the same key). What an implementation says back (its errors, the
+//! outcome of an offline job) has the call's sensitive values masked before anyone sees it.
 //! `IgnoreExists` turns already-exists into success. Operations on an offline resource are
 //! checked, queued durably and run in the background; the call answers with a job id.
 
@@ -19,7 +21,7 @@ use serde_json::{Value, json};
 
 use super::implementation::{Description, Failure, Implementation, Instance};
 use super::keys::Key;
-use super::params::{Params, inherit};
+use super::params::{Params, inherit, mask_secrets};
 use super::schema::{Op, ParamErrors};
 use super::store::{InstanceStore, Record, StoreError};
 
@@ -70,6 +72,29 @@ impl From<ParamErrors> for EngineError {
                 .collect(),
         )
     }
+}
+
+/// The values of the sensitive parameters in `collections`.
+fn secrets_of(collections: &[&Params]) -> Vec<String> {
+    collections
+        .iter()
+        .flat_map(|p| p.secret_values().map(str::to_string))
+        .collect()
+}
+
+/// An implementation's failure as the caller sees it: its kind kept, the call's sensitive
+/// values masked in its message (an implementation may quote what it was given).
+fn from_failure_masked(f: Failure, secrets: &[String]) -> EngineError {
+    let f = match f {
+        Failure::AlreadyExists(m) => Failure::AlreadyExists(mask_secrets(m, secrets)),
+        Failure::NotFound(m) => Failure::NotFound(mask_secrets(m, secrets)),
+        Failure::InvalidParameter { name, message } => Failure::InvalidParameter {
+            name,
+            message: mask_secrets(message, secrets),
+        },
+        Failure::Failed(m) => Failure::Failed(mask_secrets(m, secrets)),
+    };
+    from_failure(f)
 }
 
 fn from_failure(f: Failure) -> EngineError {
@@ -415,7 +440,7 @@ impl Engine {
         let key = Key::parse(d.lkey_kind, &request.key)
             .map_err(|e| EngineError::InvalidParameters(vec![(d.lkey.clone(), e.to_string())]))?;
         let folded = fold(&key, d.case_sensitive);
-        let lock_name = if d.exclusive || d.listable {
+        let lock_name = if d.exclusive || d.listable || d.managed_pkey {
             d.resource.clone()
         } else {
             format!("{}{parent_path}/{folded}", d.resource)
@@ -490,6 +515,7 @@ impl Engine {
                 pkey,
                 parent: parent_instance.map(Box::new),
             };
+            let secrets = secrets_of(&[&instance.params]);
             let done = match active.implementation.run(Op::Create, instance).await {
                 Ok(done) => done,
                 Err(Failure::AlreadyExists(_)) if d.ignore_exists => {
@@ -497,7 +523,7 @@ impl Engine {
                         json!({"resource": d.resource, "key": request.key, "existed": true}),
                     );
                 }
-                Err(f) => return Err(from_failure(f)),
+                Err(f) => return Err(from_failure_masked(f, &secrets)),
             };
             let record = Record {
                 key: request.key.clone(),
@@ -527,6 +553,7 @@ impl Engine {
         }
         params.set(d.lkey.clone(), record.key.clone());
         d.instance.mark_sensitive(&mut params);
+        let mut secrets = secrets_of(&[&params]);
         let instance = Instance {
             params,
             lkey: key.clone(),
@@ -550,11 +577,12 @@ impl Engine {
                         "key": request.key, "params": reply_params(d, &changes),
                     }));
                 }
+                secrets.extend(secrets_of(&[&changes]));
                 let mut done = active
                     .implementation
                     .update(instance, changes.clone())
                     .await
-                    .map_err(from_failure)?;
+                    .map_err(|f| from_failure_masked(f, &secrets))?;
                 for (k, v) in changes.iter() {
                     done.params.set(k, v);
                 }
@@ -572,7 +600,7 @@ impl Engine {
                     .implementation
                     .run(Op::Get, instance)
                     .await
-                    .map_err(from_failure)?;
+                    .map_err(|f| from_failure_masked(f, &secrets))?;
                 Ok(reply(d, &request.key, &done, record.suspended))
             }
             Op::Delete => {
@@ -591,7 +619,7 @@ impl Engine {
                     Ok(_) => {}
                     // Gone already: forget it too.
                     Err(Failure::NotFound(_)) => {}
-                    Err(f) => return Err(from_failure(f)),
+                    Err(f) => return Err(from_failure_masked(f, &secrets)),
                 }
                 self.store.delete(&d.resource, &parent_path, &folded)?;
                 self.cache_update(&d.resource, &parent_path, &folded, false);
@@ -608,7 +636,7 @@ impl Engine {
                     .implementation
                     .run(request.op, instance)
                     .await
-                    .map_err(from_failure)?;
+                    .map_err(|f| from_failure_masked(f, &secrets))?;
                 let suspended = request.op == Op::Suspend;
                 let updated = Record {
                     params: instance_values(d, &done.params),
@@ -725,6 +753,9 @@ mod tests {
         physical: Mutex<BTreeMap<String, Params>>,
         enumerations: AtomicUsize,
         creates: AtomicUsize,
+        /// Creates running now, and the most that ever ran at once.
+        running: AtomicUsize,
+        most_running: AtomicUsize,
     }
 
     fn description(resource: &str, parent: Option<&str>) -> Description {
@@ -763,6 +794,8 @@ mod tests {
                 physical: Mutex::new(BTreeMap::new()),
                 enumerations: AtomicUsize::new(0),
                 creates: AtomicUsize::new(0),
+                running: AtomicUsize::new(0),
+                most_running: AtomicUsize::new(0),
             })
         }
     }
@@ -777,8 +810,19 @@ mod tests {
                 let key = instance.lkey.folded(self.d.case_sensitive).val();
                 if op == Op::Create {
                     self.creates.fetch_add(1, Ordering::SeqCst);
+                    let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+                    self.most_running.fetch_max(now, Ordering::SeqCst);
                     // Give a concurrent create the chance to run into the lock.
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    self.running.fetch_sub(1, Ordering::SeqCst);
+                }
+                // An implementation that quotes what it was given in its errors.
+                if instance.params.get("size") == Some("13") {
+                    let secret = instance.params.get("secret").unwrap_or_default();
+                    return Err(match op {
+                        Op::Get => Failure::NotFound(format!("no memo with secret {secret}")),
+                        _ => Failure::Failed(format!("unlucky size with secret {secret}")),
+                    });
                 }
                 let mut physical = self.physical.lock().unwrap();
                 match op {
@@ -989,6 +1033,76 @@ mod tests {
         );
         let again = e.call(req(Op::Create, "ip", "a", &[])).await.unwrap();
         assert_eq!(again["existed"], true);
+    }
+
+    #[tokio::test]
+    async fn concurrent_creates_of_managed_keys_get_distinct_keys() {
+        let mut d = description("ip", None);
+        d.managed_pkey = true;
+        let e = engine_with(vec![Fake::new(d)]);
+        let calls = ["a", "b", "c", "d"].map(|k| e.call(req(Op::Create, "ip", k, &[])));
+        let replies = futures_util::future::join_all(calls).await;
+        let mut keys: Vec<Value> = replies
+            .into_iter()
+            .map(|r| r.unwrap()["pkey"].clone())
+            .collect();
+        keys.sort_by_key(|k| k["num"].as_u64());
+        assert_eq!(
+            keys,
+            [1, 2, 3, 4].map(|n| json!({ "num": n })),
+            "each create got its own physical key"
+        );
+    }
+
+    #[tokio::test]
+    async fn exclusive_resources_run_one_call_at_a_time() {
+        let plain = Fake::new(description("memo", None));
+        let mut d = description("dns", None);
+        d.exclusive = true;
+        let exclusive = Fake::new(d);
+        let e = engine_with(vec![plain.clone(), exclusive.clone()]);
+        for resource in ["memo", "dns"] {
+            let calls = ["a", "b", "c"].map(|k| e.call(req(Op::Create, resource, k, &[])));
+            for reply in futures_util::future::join_all(calls).await {
+                reply.unwrap();
+            }
+        }
+        assert_eq!(exclusive.most_running.load(Ordering::SeqCst), 1);
+        assert!(
+            plain.most_running.load(Ordering::SeqCst) > 1,
+            "different keys of a plain resource run side by side"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_implementations_messages_never_show_a_password() {
+        let e = engine_with(vec![Fake::new(description("memo", None))]);
+        let err = e
+            .call(req(
+                Op::Create,
+                "memo",
+                "a",
+                &[("size", "13"), ("secret", "hunter2")],
+            ))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EngineError::Failed(_)), "{err:?}");
+        assert_eq!(err.to_string(), "unlucky size with secret ***");
+
+        e.call(req(Op::Create, "memo", "b", &[("secret", "swordfish")]))
+            .await
+            .unwrap();
+        let updated = e
+            .call(req(Op::Update, "memo", "b", &[("size", "13")]))
+            .await
+            .unwrap();
+        assert_eq!(updated["params"]["secret"], "***");
+        let err = e.call(req(Op::Get, "memo", "b", &[])).await.unwrap_err();
+        assert!(matches!(err, EngineError::NotFound(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "resource not found: no memo with secret ***"
+        );
     }
 
     #[tokio::test]

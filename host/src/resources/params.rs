@@ -20,6 +20,22 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::schema::PropType;
 use super::value::{self, InvalidValue};
 
+/// `text` with every non-empty value in `secrets` replaced by `***`: for what an
+/// implementation says back (its errors, its log lines, its output), which may quote the
+/// values it was given.
+pub fn mask_secrets(text: String, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(text, |text, secret| {
+            if text.contains(secret.as_str()) {
+                text.replace(secret.as_str(), "***")
+            } else {
+                text
+            }
+        })
+}
+
 /// A parameter collection: values by name, names sorted, some marked sensitive.
 #[derive(Clone, Default)]
 pub struct Params {
@@ -47,6 +63,13 @@ impl Params {
     /// stays.
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) -> Option<String> {
         self.values.insert(name.into(), value.into())
+    }
+
+    /// The values of the sensitive parameters.
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.sensitive
+            .iter()
+            .filter_map(|name| self.values.get(name).map(String::as_str))
     }
 
     /// Sets `name` to `value` and marks it sensitive.
