@@ -22,6 +22,7 @@ use paasm::rpc::Dispatcher;
 use paasm::rpc::tls::TlsFiles;
 use paasm::service::agent::{self, AgentOptions};
 use paasm::service::manager::{self, ConfigSource, ManagerOptions};
+use paasm::service::package::ServicePackage;
 
 #[derive(Parser)]
 #[command(
@@ -82,7 +83,8 @@ enum Command {
         /// The configuration tree [default: $PAASM_CONFIG_DIR or ./config].
         #[arg(long, value_name = "DIR")]
         config_dir: Option<PathBuf>,
-        /// The installed service packages [default: $PAASM_SERVICES_DIR or ./services].
+        /// The installed service packages [default: $PAASM_SERVICES_DIR, ./services, or
+        /// target/services in a checkout].
         #[arg(long, value_name = "DIR")]
         services_dir: Option<PathBuf>,
         /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
@@ -141,7 +143,8 @@ enum Command {
         /// The configuration tree [default: $PAASM_CONFIG_DIR or ./config].
         #[arg(long, value_name = "DIR")]
         config_dir: Option<PathBuf>,
-        /// The installed service packages [default: $PAASM_SERVICES_DIR or ./services].
+        /// The installed service packages [default: $PAASM_SERVICES_DIR, ./services, or
+        /// target/services in a checkout].
         #[arg(long, value_name = "DIR")]
         services_dir: Option<PathBuf>,
         /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
@@ -234,6 +237,11 @@ enum Command {
         /// The configuration tree [default: $PAASM_CONFIG_DIR or ./config].
         #[arg(long, value_name = "DIR")]
         config_dir: Option<PathBuf>,
+        /// The installed service packages: an installed package's own annexes and start
+        /// scripts replace the tree's [default: $PAASM_SERVICES_DIR, ./services, or
+        /// target/services in a checkout].
+        #[arg(long, value_name = "DIR")]
+        services_dir: Option<PathBuf>,
         /// A substitution: `%NAME%` for managers, `$NAME` for agents (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
         vars: Vec<(String, String)>,
@@ -306,7 +314,8 @@ enum ServiceCmd {
     Install {
         /// The package directory (with service.toml).
         path: PathBuf,
-        /// The installed service packages [default: $PAASM_SERVICES_DIR or ./services].
+        /// The installed service packages [default: $PAASM_SERVICES_DIR, ./services, or
+        /// target/services in a checkout].
         #[arg(long, value_name = "DIR")]
         services_dir: Option<PathBuf>,
         /// Directory for precompiled components [default: $PAASM_CACHE_DIR or ~/.cache/paasm].
@@ -411,7 +420,7 @@ fn main() -> ExitCode {
                 source,
                 listen,
                 config_dir: dir_option(config_dir, "PAASM_CONFIG_DIR", "config"),
-                services_dir: dir_option(services_dir, "PAASM_SERVICES_DIR", "services"),
+                services_dir: services_option(services_dir),
                 cache_dir: cache_dir.or_else(default_cache_dir),
                 tls: tls_files(tls_cert, tls_key, tls_client_ca),
             };
@@ -444,17 +453,7 @@ fn main() -> ExitCode {
             let options = paasm::resources::server::ResourcesOptions {
                 config,
                 data: std::path::absolute(&data).unwrap_or(data),
-                components: components
-                    .or_else(|| std::env::var_os("PAASM_COMPONENTS").map(PathBuf::from))
-                    .unwrap_or_else(|| {
-                        // In a checkout, `cargo xtask build-guests` leaves them in target/.
-                        let installed = PathBuf::from("components");
-                        if installed.is_dir() {
-                            installed
-                        } else {
-                            PathBuf::from("target/components")
-                        }
-                    }),
+                components: built_dir_option(components, "PAASM_COMPONENTS", "components"),
                 listen,
                 cache_dir: cache_dir.or_else(default_cache_dir),
             };
@@ -483,7 +482,7 @@ fn main() -> ExitCode {
             let mut options = paasm::frontend::FrontendOptions::new(
                 var.clone(),
                 absolute(dir_option(config_dir, "PAASM_CONFIG_DIR", "config")),
-                absolute(dir_option(services_dir, "PAASM_SERVICES_DIR", "services")),
+                absolute(services_option(services_dir)),
             );
             if let Some(database) = database {
                 options.database = database;
@@ -580,10 +579,13 @@ fn main() -> ExitCode {
             role,
             cloud,
             config_dir,
+            services_dir,
             vars,
         } => {
             let _ = init_logging(None);
-            exit(context(&service, &role, &cloud, config_dir, vars))
+            let tree = dir_option(config_dir, "PAASM_CONFIG_DIR", "config");
+            let services = services_option(services_dir);
+            exit(context(&service, &role, &cloud, &tree, &services, vars))
         }
         Command::Inspect { component } => {
             let _ = init_logging(None);
@@ -613,7 +615,7 @@ fn service_command(command: ServiceCmd, client: &ClientArgs) -> ExitCode {
             cache_dir,
         } => {
             return client_exit(async move {
-                let services = dir_option(services_dir, "PAASM_SERVICES_DIR", "services");
+                let services = services_option(services_dir);
                 let runtime = Runtime::new(&RuntimeOptions {
                     cache_dir: cache_dir.or_else(default_cache_dir),
                     ..RuntimeOptions::default()
@@ -756,6 +758,27 @@ fn dir_option(option: Option<PathBuf>, env: &str, default: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(default))
 }
 
+/// A directory of built artifacts: the option, else `$env`, else `./<name>` when it exists,
+/// else, in a checkout, `target/<name>`, where `cargo xtask build-guests` leaves them.
+fn built_dir_option(option: Option<PathBuf>, env: &str, name: &str) -> PathBuf {
+    option
+        .or_else(|| std::env::var_os(env).map(PathBuf::from))
+        .unwrap_or_else(|| {
+            let installed = PathBuf::from(name);
+            let built = Path::new("target").join(name);
+            if !installed.is_dir() && built.is_dir() {
+                built
+            } else {
+                installed
+            }
+        })
+}
+
+/// The installed service packages.
+fn services_option(option: Option<PathBuf>) -> PathBuf {
+    built_dir_option(option, "PAASM_SERVICES_DIR", "services")
+}
+
 fn parse_var(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
@@ -767,11 +790,21 @@ fn context(
     service: &str,
     role: &str,
     cloud: &str,
-    config_dir: Option<PathBuf>,
+    config_dir: &Path,
+    services_dir: &Path,
     vars: Vec<(String, String)>,
 ) -> Result<()> {
     let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-    let tree = ConfigTree::new(dir_option(config_dir, "PAASM_CONFIG_DIR", "config"));
+    // An installed package brings its own annexes and start scripts; a service without one
+    // is contextualized from the tree alone.
+    let tree = if paasm::service::package::installed(services_dir)
+        .iter()
+        .any(|n| n == service)
+    {
+        ServicePackage::find(services_dir, service)?.config_tree(config_dir)?
+    } else {
+        ConfigTree::new(config_dir)
+    };
     let script = tree.script(role, service, cloud)?;
     let vars: BTreeMap<String, String> = vars.into_iter().collect();
     let script = match role {

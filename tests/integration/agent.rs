@@ -320,3 +320,58 @@ fn the_python_helloworld_agent_answers_exactly_as_the_rust_one() {
     assert_eq!(rust[4]["result"]["result"], "bonjour", "{rust:?}");
     assert_eq!(python, rust);
 }
+
+#[test]
+fn an_installed_packages_own_annex_and_start_script_are_what_its_nodes_run() {
+    let config_dir = crate::support::config_tree();
+    let services = tempfile::tempdir().unwrap();
+    let package = services.path().join("greeter");
+    std::fs::create_dir(&package).unwrap();
+    std::fs::write(
+        package.join("service.toml"),
+        "name = \"greeter\"\nversion = \"1.0\"\n\
+         [manager]\ncomponent = \"m.wasm\"\nconfig = \"manager.cfg\"\n\
+         [agent]\ncomponent = \"a.wasm\"\nconfig = \"agent.cfg\"\nstart = \"agent-start\"\n",
+    )
+    .unwrap();
+    for (file, text) in [
+        ("m.wasm", ""),
+        ("a.wasm", ""),
+        ("manager.cfg", "GREETER_MANAGER = yes\n"),
+        (
+            "agent.cfg",
+            "STRING_TO_GENERATE = $STRING, from the package\n",
+        ),
+        ("agent-start", "echo the greeter starts its own way\n"),
+    ] {
+        std::fs::write(package.join(file), text).unwrap();
+    }
+    let context = |role: &str| {
+        let output = std::process::Command::new(crate::support::paasm_bin())
+            .args(["context", "--service", "greeter", "--role", role])
+            .args(["--var", "STRING=hi"])
+            .arg("--config-dir")
+            .arg(&config_dir)
+            .arg("--services-dir")
+            .arg(services.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let agent = context("agent");
+    assert!(
+        agent.contains("STRING_TO_GENERATE = hi, from the package"),
+        "{agent}"
+    );
+    assert!(
+        agent.ends_with("EOF\necho the greeter starts its own way\n"),
+        "{agent}"
+    );
+    let manager = context("manager");
+    assert!(manager.contains("GREETER_MANAGER = yes"), "{manager}");
+}

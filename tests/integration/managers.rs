@@ -14,17 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{self, paasm_bin};
+use crate::support::{self, config_tree, paasm_bin};
 
 /// How long a test waits for an operation to reach a stable state.
 const SETTLE: Duration = Duration::from_secs(120);
-
-/// The configuration tree of the repository.
-fn config_tree() -> PathBuf {
-    std::env::var_os("PAASM_CONFIG_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../config"))
-}
 
 /// The assembled service packages.
 pub fn services_dir() -> PathBuf {

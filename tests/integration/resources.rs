@@ -23,7 +23,7 @@ pub struct Resources {
     child: Child,
     pub addr: SocketAddr,
     pub data: PathBuf,
-    config: PathBuf,
+    config: Option<PathBuf>,
 }
 
 impl Resources {
@@ -32,22 +32,39 @@ impl Resources {
         std::fs::create_dir_all(data).unwrap();
         let config = data.join("resources.toml");
         std::fs::write(&config, toml).unwrap();
-        let (child, addr) = Self::spawn(&config, data)
+        let (child, addr) = Self::spawn(Some(&config), data)
             .unwrap_or_else(|stderr| panic!("paasm resources did not start:\n{stderr}"));
         Self {
             child,
             addr,
             data: data.to_path_buf(),
-            config,
+            config: Some(config),
         }
     }
 
-    /// Spawns the server; its stderr when it exits instead of announcing its address.
-    pub fn spawn(config: &Path, data: &Path) -> Result<(Child, SocketAddr), String> {
-        let mut child = Command::new(paasm_bin())
-            .arg("resources")
-            .arg("--config")
-            .arg(config)
+    /// Starts `paasm resources` with no `--config`: the example configuration of the
+    /// configuration tree, its data under `data`.
+    pub fn start_shipped(data: &Path) -> Self {
+        let (child, addr) = Self::spawn(None, data)
+            .unwrap_or_else(|stderr| panic!("paasm resources did not start:\n{stderr}"));
+        Self {
+            child,
+            addr,
+            data: data.to_path_buf(),
+            config: None,
+        }
+    }
+
+    /// Spawns the server (with the configuration tree's example configuration when `config`
+    /// is none); its stderr when it exits instead of announcing its address.
+    pub fn spawn(config: Option<&Path>, data: &Path) -> Result<(Child, SocketAddr), String> {
+        let mut command = Command::new(paasm_bin());
+        command.arg("resources");
+        match config {
+            Some(config) => command.arg("--config").arg(config),
+            None => command.arg("--config-dir").arg(support::config_tree()),
+        };
+        let mut child = command
             .arg("--data")
             .arg(data)
             .arg("--components")
@@ -77,7 +94,7 @@ impl Resources {
     pub fn kill_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, addr) = Self::spawn(&self.config, &self.data).unwrap();
+        let (child, addr) = Self::spawn(self.config.as_deref(), &self.data).unwrap();
         self.child = child;
         self.addr = addr;
     }
@@ -214,13 +231,32 @@ async fn the_engine_over_json_rpc_with_distinct_errors() {
     );
     let error = reply.json()["error"].as_str().unwrap().to_string();
     assert!(error.contains("memo alpha does not exist"), "{error}");
+    // A provider that quotes its password in its log, its output and its error: the caller
+    // and the log see it masked.
+    let leaky = r
+        .call(
+            "create",
+            json!({"resource": "memo", "key": "leaky", "params": {"secret": "swordfish"}}),
+        )
+        .await;
+    let message = leaky["error"]["message"].as_str().unwrap();
+    assert_eq!(leaky["error"]["code"], -32000, "{leaky}");
+    assert!(message.contains("refused secret ***"), "{leaky}");
+    assert!(!leaky.to_string().contains("swordfish"), "{leaky}");
+
     // Nothing sensitive reached the log.
     let log = std::fs::read_to_string(r.data.join("resource.log")).unwrap();
     assert!(!log.contains("hunter2"), "{log}");
-    assert!(
-        log.contains("created memo alpha"),
-        "the provider's own log line: {log}"
-    );
+    assert!(!log.contains("swordfish"), "{log}");
+    assert!(log.contains("the secret is ***"), "{log}");
+    // The provider's own lines carry the resource, its physical name and the key.
+    let line = log
+        .lines()
+        .find(|l| l.contains("created memo alpha"))
+        .unwrap_or_else(|| panic!("the provider's own log line: {log}"));
+    for field in ["resource=memo", "physical=test_memo", "key=alpha"] {
+        assert!(line.contains(field), "{field} in {line:?}");
+    }
 }
 
 #[test]
@@ -231,7 +267,7 @@ fn a_configuration_that_activates_two_or_unknown_implementations_is_refused() {
     let refuse = |toml: &str| -> String {
         let config = data.join("bad.toml");
         std::fs::write(&config, toml).unwrap();
-        match Resources::spawn(&config, &data) {
+        match Resources::spawn(Some(&config), &data) {
             Ok((mut child, _)) => {
                 let _ = child.kill();
                 panic!("a bad configuration was accepted:\n{toml}");
@@ -345,4 +381,99 @@ fn inspect_prints_a_providers_description() {
     assert_eq!(d["physical"], "test_memo");
     assert_eq!(d["lkey"], json!({"name": "name", "kind": "str"}));
     assert_eq!(d["instance_schema"]["props"][0]["key"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shipped_configuration_keeps_accounts_and_their_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = Resources::start_shipped(&data);
+    let homes = data.join("homes");
+
+    // Accounts get the physical keys the engine allocates, 1 then 2, and a home each.
+    for (name, pkey) in [("alice", 1), ("bob", 2)] {
+        let created = r
+            .call("create", json!({"resource": "account", "key": name}))
+            .await;
+        assert_eq!(created["result"]["pkey"], json!({"num": pkey}), "{created}");
+        let marker = std::fs::read_to_string(homes.join(name).join(".paasm-account")).unwrap();
+        assert_eq!(marker, format!("{pkey}\n"));
+    }
+    let again = r
+        .call("create", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert_eq!(again["error"]["code"], -32010, "{again}");
+
+    // A site in alice's account, by the active hosting implementation (nginx_vhost).
+    let alice = json!([["account", "alice"]]);
+    let site = r
+        .call(
+            "create",
+            json!({"resource": "hosting", "key": "shop.example", "parent": alice,
+                   "params": {"ip": "127.0.0.1", "port": 8089}}),
+        )
+        .await;
+    assert_eq!(
+        site["result"]["params"]["docrootpath"],
+        homes.join("alice/shop.example").display().to_string(),
+        "{site}"
+    );
+    let vhosts: Vec<String> = std::fs::read_dir(data.join("web/sites"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        vhosts
+            .iter()
+            .any(|v| v.contains("server_name shop.example")),
+        "an nginx server block for the site: {vhosts:?}"
+    );
+
+    // Suspend and resume the account itself.
+    let suspended = r
+        .call("suspend", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert_eq!(suspended["result"]["suspended"], true, "{suspended}");
+    assert!(homes.join("alice/.paasm-suspended").exists());
+    let got = r
+        .call("get", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert_eq!(got["result"]["params"]["status"], "suspended", "{got}");
+    r.call("resume", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert!(!homes.join("alice/.paasm-suspended").exists());
+    let got = r
+        .call("get", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert_eq!(got["result"]["params"]["status"], "active", "{got}");
+
+    // An account with a site is not deleted; without it, its home goes.
+    let refused = r
+        .call("delete", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("still has child resources"),
+        "{refused}"
+    );
+    assert!(homes.join("alice").is_dir(), "nothing was removed");
+    r.call(
+        "delete",
+        json!({"resource": "hosting", "key": "shop.example", "parent": alice}),
+    )
+    .await;
+    let deleted = r
+        .call("delete", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert_eq!(deleted["result"]["deleted"], true, "{deleted}");
+    assert!(!homes.join("alice").exists(), "the home is removed");
+    assert!(homes.join("bob").is_dir(), "other accounts stay");
+
+    // The next account gets a key no other account has.
+    let carol = r
+        .call("create", json!({"resource": "account", "key": "carol"}))
+        .await;
+    assert_ne!(carol["result"]["pkey"], json!({"num": 2}), "{carol}");
 }

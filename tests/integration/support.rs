@@ -45,6 +45,13 @@ pub fn component(name: &str) -> PathBuf {
 }
 
 /// The precompiled-component cache shared by all tests of a run.
+/// The configuration tree of the repository.
+pub fn config_tree() -> PathBuf {
+    std::env::var_os("PAASM_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../config"))
+}
+
 pub fn cache_dir() -> PathBuf {
     target_dir().join("test-cache")
 }

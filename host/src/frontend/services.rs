@@ -31,7 +31,7 @@ use super::store::{NewService, Service, ServiceUpdate, Store, StoreError, User};
 use super::{FrontendOptions, now};
 use crate::config::IniConfig;
 use crate::iaas::cloud::Cloud;
-use crate::iaas::context::{ConfigTree, Overrides, Role, substitute_percent};
+use crate::iaas::context::{Role, substitute_percent};
 use crate::iaas::local::LocalCloud;
 use crate::rpc::Verb;
 use crate::rpc::client::{self, ClientError};
@@ -399,21 +399,7 @@ impl Frontend {
             .clouds
             .get(&service.cloud)
             .with_context(|| format!("unknown cloud {}", service.cloud))?;
-        let read = |path: &Option<PathBuf>| -> Result<Option<String>> {
-            path.as_ref()
-                .map(|p| {
-                    std::fs::read_to_string(p)
-                        .with_context(|| format!("cannot read {}", p.display()))
-                })
-                .transpose()
-        };
-        let tree = ConfigTree::new(&self.options.config_dir).with_overrides(
-            Role::Manager,
-            Overrides {
-                annex: read(&package.manager.config)?,
-                start: read(&package.manager.start)?,
-            },
-        );
+        let tree = package.config_tree(&self.options.config_dir)?;
         let script = tree.script(Role::Manager, &package.name, &service.cloud)?;
         let sid = service.id;
         let vars: BTreeMap<String, String> = [

@@ -27,6 +27,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::iaas::context::{ConfigTree, Overrides, Role};
+
 /// The manifest file of a package.
 pub const MANIFEST: &str = "service.toml";
 
@@ -244,6 +246,30 @@ impl ServicePackage {
     /// The default role of agent nodes.
     pub fn default_role(&self) -> &str {
         &self.roles[0]
+    }
+
+    /// The configuration tree rooted at `root` with this package's own annexes and start
+    /// scripts in place of the tree's, for both roles: what its nodes are contextualized from.
+    pub fn config_tree(&self, root: &Path) -> Result<ConfigTree, PackageError> {
+        let read = |path: &Option<PathBuf>| -> Result<Option<String>, PackageError> {
+            path.as_ref()
+                .map(|p| {
+                    std::fs::read_to_string(p).map_err(|source| PackageError::Read {
+                        path: p.display().to_string(),
+                        source,
+                    })
+                })
+                .transpose()
+        };
+        let overrides = |files: &RoleFiles| -> Result<Overrides, PackageError> {
+            Ok(Overrides {
+                annex: read(&files.config)?,
+                start: read(&files.start)?,
+            })
+        };
+        Ok(ConfigTree::new(root)
+            .with_overrides(Role::Manager, overrides(&self.manager)?)
+            .with_overrides(Role::Agent, overrides(&self.agent)?))
     }
 }
 

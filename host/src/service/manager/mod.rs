@@ -42,7 +42,7 @@ use super::store::{ManagerStore, StoredNode};
 use crate::config::IniConfig;
 use crate::engine::{Guest, Runtime, RuntimeOptions, digest};
 use crate::iaas::cloud::Cloud;
-use crate::iaas::context::{ConfigTree, Overrides, Role, substitute_dollar};
+use crate::iaas::context::{ConfigTree, Role, substitute_dollar};
 use crate::iaas::controller::{Controller, ServiceNode};
 use crate::iaas::local::LocalCloud;
 use crate::platform::{NodeInfo, PlatformHost, StateStore};
@@ -425,20 +425,7 @@ pub fn load(ini: IniConfig, options: &ManagerOptions) -> Result<LoadedManager> {
         }
     }
     let package = ServicePackage::find(&options.services_dir, &settings.service_type)?;
-    let read = |path: &Option<PathBuf>| -> Result<Option<String>> {
-        path.as_ref()
-            .map(|p| {
-                std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
-            })
-            .transpose()
-    };
-    let tree = ConfigTree::new(&options.config_dir).with_overrides(
-        Role::Agent,
-        Overrides {
-            annex: read(&package.agent.config)?,
-            start: read(&package.agent.start)?,
-        },
-    );
+    let tree = package.config_tree(&options.config_dir)?;
     // Fail now, not at the first add_nodes, when the tree cannot contextualize agents.
     for (_, driver) in &settings.clouds {
         tree.script(Role::Agent, &package.name, driver)
@@ -585,7 +572,11 @@ pub fn prepare(options: &ManagerOptions) -> Result<Prepared, Vec<String>> {
                 "http"
             };
             let url = format!("{scheme}://{host}:{}", local.port());
-            let tree = ConfigTree::new(&options.config_dir);
+            let package =
+                ServicePackage::find(&options.services_dir, name).map_err(|e| one(e.into()))?;
+            let tree = package
+                .config_tree(&options.config_dir)
+                .map_err(|e| one(e.into()))?;
             assemble_config(&tree, name, cloud, var, &url, &host).map_err(one)?
         }
     };
