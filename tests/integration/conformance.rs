@@ -1,8 +1,9 @@
 //! The hosting conformance suite: the same cases, kept as data in `tests/conformance/hosting/`,
-//! run against every implementation of the logical resource `hosting` through a real
-//! `paasm resources`; then the configuration each implementation wrote is checked by the real
-//! server it is for (`nginx -t`, `apache2ctl -t`), and a real nginx serves a created site, its
-//! suspend page, and the site again.
+//! run against every implementation of the logical resource `hosting` (`nginx_vhost` and
+//! `apache_vhost` in Rust, `lighttpd_vhost` in Python) through a real `paasm resources`; then
+//! the configuration each implementation wrote is checked by the real server it is for
+//! (`nginx -t`, `apache2ctl -t`, `lighttpd -tt`), and a real nginx and a real lighttpd serve a
+//! created site, its suspend page, and the site again.
 //!
 //! A case file has a `name` and `[[step]]`s: `call` (a method), `params` (its params; the text
 //! `${DATA}` stands for the engine's data directory), then either `expect` (a JSON object the
@@ -24,12 +25,20 @@ fn config(implementation: &str) -> String {
 
 /// The same, with more config attributes for `hosting` (`, removecontent = true`).
 fn config_with(implementation: &str, more: &str) -> String {
+    // The Python implementation is installed only where it is active: every installed
+    // component is loaded when the engine starts, and it is by far the largest.
+    let python = if implementation == "lighttpd_vhost" {
+        "lighttpd_vhost = \"lighttpd-vhost-py.wasm\"\n"
+    } else {
+        ""
+    };
     format!(
         r#"
 [implementations]
 unix_home = "account.wasm"
 nginx_vhost = "nginx-vhost.wasm"
 apache_vhost = "apache-vhost.wasm"
+{python}
 
 [resources.account]
 implementation = "unix_home"
@@ -339,11 +348,145 @@ async fn apache_vhost_passes_the_suite_and_apache_accepts_its_sites() {
     );
 }
 
+/// A minimal lighttpd configuration: its own socket on loopback (`port`), the access log
+/// module the sites' `accesslog.filename` needs, and the sites in `sites`.
+fn lighttpd_conf(dir: &Path, sites: &Path, port: u16) -> PathBuf {
+    let d = dir.display();
+    let empty = dir.join("lighttpd-root");
+    std::fs::create_dir_all(&empty).unwrap();
+    let conf = format!(
+        "server.modules = ( \"mod_accesslog\" )\nserver.document-root = \"{}\"\nserver.bind = \"127.0.0.1\"\nserver.port = {port}\nserver.pid-file = \"{d}/lighttpd.pid\"\nserver.errorlog = \"{d}/lighttpd-error.log\"\ninclude \"{}/*.conf\"\n",
+        empty.display(),
+        sites.display()
+    );
+    let path = dir.join("lighttpd.conf");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// Runs lighttpd on `conf` until dropped, waiting until it serves `port`.
+fn start_lighttpd(conf: &Path, port: u16) -> Server {
+    let lighttpd = Server(
+        Command::new(server("lighttpd"))
+            .arg("-D")
+            .arg("-f")
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port);
+    lighttpd
+}
+
+/// `lighttpd -tt -f conf` succeeds: the configuration parses and the modules it names load.
+fn lighttpd_accepts(conf: &Path) {
+    let check = Command::new(server("lighttpd"))
+        .arg("-tt")
+        .arg("-f")
+        .arg(conf)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "lighttpd -tt: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lighttpd_vhost_in_python_passes_the_suite_and_lighttpd_serves_its_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    prepare(&data);
+    let r = Resources::start(&config("lighttpd_vhost"), &data);
+    let described = r.call("describe", json!({"resource": "hosting"})).await;
+    assert_eq!(
+        described["result"]["physical"], "lighttpd_vhost",
+        "{described}"
+    );
+    let alice = r
+        .call("create", json!({"resource": "account", "key": "alice"}))
+        .await;
+    assert!(alice["error"].is_null(), "{alice}");
+    run_cases(&r, "lighttpd_vhost").await;
+
+    // Everything the suite left behind, and a site served for real, pass lighttpd's check.
+    let port = free_port();
+    let site =
+        json!({"resource": "hosting", "key": "served.example", "parent": [["account", "alice"]]});
+    let mut create = site.clone();
+    create["params"] = json!({"ip": "127.0.0.1", "port": port});
+    let created = r.call("create", create).await;
+    assert!(created["error"].is_null(), "{created}");
+    let docroot = created["result"]["params"]["docrootpath"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        Path::new(&docroot).join("index.html"),
+        "<h1>welcome to served.example</h1>\n",
+    )
+    .unwrap();
+    // The sites' listing is what the implementation wrote, enumerated from its files.
+    let listed = r
+        .call(
+            "list",
+            json!({"resource": "hosting", "parent": [["account", "alice"]]}),
+        )
+        .await;
+    let keys = listed["result"]["keys"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(keys.contains(&json!("served.example")), "{listed}");
+    let conf = lighttpd_conf(dir.path(), &data.join("web/sites"), free_port());
+    lighttpd_accepts(&conf);
+    // Only the served site is left, so that lighttpd binds no address but the ephemeral one.
+    for key in keys.iter().filter(|k| *k != "served.example") {
+        let other = json!({"resource": "hosting", "key": key, "parent": [["account", "alice"]]});
+        let deleted = r.call("delete", other).await;
+        assert!(deleted["error"].is_null(), "{deleted}");
+    }
+    let left: Vec<String> = std::fs::read_dir(data.join("web/sites"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["served.example.conf"]);
+
+    // lighttpd reads its configuration when it starts: each change is seen by a new one.
+    let page = {
+        let _lighttpd = start_lighttpd(&conf, port);
+        fetch(port, "served.example")
+    };
+    assert!(page.contains("welcome to served.example"), "{page}");
+    let suspended = r.call("suspend", site.clone()).await;
+    assert!(suspended["error"].is_null(), "{suspended}");
+    assert_eq!(suspended["result"]["suspended"], true, "{suspended}");
+    lighttpd_accepts(&conf);
+    let page = {
+        let _lighttpd = start_lighttpd(&conf, port);
+        fetch(port, "served.example")
+    };
+    assert!(page.contains("this site is suspended"), "{page}");
+    let resumed = r.call("resume", site.clone()).await;
+    assert!(resumed["error"].is_null(), "{resumed}");
+    lighttpd_accepts(&conf);
+    let page = {
+        let _lighttpd = start_lighttpd(&conf, port);
+        fetch(port, "served.example")
+    };
+    assert!(page.contains("welcome to served.example"), "{page}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn switching_the_active_implementation_switches_behaviour() {
     for (implementation, marker) in [
         ("nginx_vhost", "server_name"),
         ("apache_vhost", "<VirtualHost"),
+        ("lighttpd_vhost", "$HTTP[\"host\"]"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -370,7 +513,7 @@ async fn switching_the_active_implementation_switches_behaviour() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn delete_honours_removecontent() {
-    for implementation in ["nginx_vhost", "apache_vhost"] {
+    for implementation in ["nginx_vhost", "apache_vhost", "lighttpd_vhost"] {
         for (remove, more) in [(false, ""), (true, ", removecontent = true")] {
             let dir = tempfile::tempdir().unwrap();
             let data = dir.path().join("data");

@@ -199,6 +199,31 @@ fn list_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Runs the Python guests' own unit tests (`test_*.py` beside their modules) on this
+/// machine's Python, which needs nothing but the standard library; whether they all passed.
+pub fn unit_tests(paths: &Paths) -> Result<bool> {
+    let mut passed = true;
+    for (name, dir) in guests(paths)? {
+        let has_tests = fs::read_dir(&dir)?.flatten().any(|e| {
+            let file = e.file_name();
+            let file = file.to_string_lossy();
+            file.starts_with("test_") && file.ends_with(".py")
+        });
+        if !has_tests {
+            continue;
+        }
+        let mut cmd = Command::new("python3");
+        cmd.args(["-B", "-m", "unittest", "discover", "-s"])
+            .arg(&dir)
+            .args(["-p", "test_*.py"])
+            .current_dir(&dir);
+        let status =
+            crate::cargo::streamed(&format!("running the unit tests of {name}"), &mut cmd)?;
+        passed &= status.success();
+    }
+    Ok(passed)
+}
+
 /// The componentize-py command, installed into a virtual environment when missing.
 pub fn ensure_componentize_py(paths: &Paths) -> Result<PathBuf> {
     let venv = paths
