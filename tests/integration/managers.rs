@@ -926,3 +926,40 @@ fn the_rust_manager_passes_the_manager_conformance_suite() {
 fn the_python_manager_passes_the_manager_conformance_suite() {
     run_manager_conformance("helloworld-py");
 }
+
+/// What a client sees of a helloworld manager that the conformance data does not spell out:
+/// its OpenRPC document and the note upload with bytes that are not UTF-8.
+fn manager_transcript(service: &str) -> Vec<Value> {
+    let m = ManagerSetup::for_service(service, "").start();
+    let discover = Manager::ok(m.get("rpc.discover", None));
+    let mut transcript = vec![discover["methods"].clone()];
+    let upload = |bytes: &[u8]| {
+        let reply = support::upload(m.addr, "upload_note", &[("note", Some("n.bin"), bytes)]);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    };
+    transcript.push(upload(b"\xff\xfeabc\r\nnext"));
+    transcript.push(upload(b""));
+    transcript
+}
+
+#[test]
+fn the_python_manager_offers_exactly_what_the_rust_one_does() {
+    let rust = manager_transcript("helloworld");
+    let python = manager_transcript("helloworld-py");
+    let names: Vec<&str> = rust[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"get_helloworld") && names.contains(&"upload_note"),
+        "{names:?}"
+    );
+    assert_eq!(
+        rust[1]["result"],
+        json!({"bytes": 11, "first_line": "\u{fffd}\u{fffd}abc"})
+    );
+    assert_eq!(python, rust);
+}
