@@ -13,7 +13,7 @@ adds what the original HelloWorldManager does on top of it:
 Nothing is kept between calls: the nodes and the service state come from the host's controller.
 """
 import json
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 from wit_world import exports
 from wit_world.exports import queries, uploads
@@ -39,6 +39,26 @@ def greeting(reply: str) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+def call_each(
+    ids: List[str],
+    verb: agents.Verb,
+    method: str,
+    logged: Callable[[str, str], str],
+    failure: Callable[[str, str], str],
+) -> None:
+    """Calls `method` on the agents of every node in `ids` at once, logs `logged(id, reply)`
+    for each answer and fails with every `failure(id, error)` joined by "; "."""
+    replies = agents.call_each(ids, verb, method, "{}")
+    failures = []
+    for node_id, reply in zip(ids, replies):
+        if isinstance(reply, Ok):
+            info(logged(node_id, reply.value))
+        else:
+            failures.append(failure(node_id, reply.value))
+    if failures:
+        raise Err("; ".join(failures))
+
+
 class Lifecycle(exports.Lifecycle):
     def on_startup(self) -> None:
         info("Manager started up")
@@ -50,15 +70,13 @@ class Lifecycle(exports.Lifecycle):
     def on_nodes_added(self, nodes: List[types.Node]) -> None:
         """Starts the agents of the new nodes, all at once."""
         ids = [node.id for node in nodes]
-        replies = agents.call_each(ids, agents.Verb.POST, "startup", "{}")
-        failures = []
-        for node_id, reply in zip(ids, replies):
-            if isinstance(reply, Ok):
-                info(f"Started the agent on {node_id}")
-            else:
-                failures.append(f"startup failed on {node_id}: {reply.value}")
-        if failures:
-            raise Err("; ".join(failures))
+        call_each(
+            ids,
+            agents.Verb.POST,
+            "startup",
+            lambda node_id, _: f"Started the agent on {node_id}",
+            lambda node_id, error: f"startup failed on {node_id}: {error}",
+        )
 
     def on_nodes_removing(self, nodes: List[types.Node]) -> None:
         pass
@@ -72,15 +90,13 @@ class Queries(exports.Queries):
         if controller.service_state() != RUNNING:
             raise Err("ERROR: Wrong state to get_helloworld")
         ids = [node.id for node in controller.list_nodes()]
-        replies = agents.call_each(ids, agents.Verb.GET, "get_helloworld", "{}")
-        failures = []
-        for node_id, reply in zip(ids, replies):
-            if isinstance(reply, Ok):
-                info(f"Received {greeting(reply.value)} from {node_id}")
-            else:
-                failures.append(f"ERROR: get_helloworld failed on {node_id}: {reply.value}")
-        if failures:
-            raise Err("; ".join(failures))
+        call_each(
+            ids,
+            agents.Verb.GET,
+            "get_helloworld",
+            lambda node_id, reply: f"Received {greeting(reply)} from {node_id}",
+            lambda node_id, error: f"ERROR: get_helloworld failed on {node_id}: {error}",
+        )
         return queries.HelloworldReply(helloworld=ids)
 
 

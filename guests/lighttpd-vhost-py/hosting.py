@@ -613,23 +613,18 @@ class Provider:
         """Writes through a temporary file beside `path`: the web server never reads half a file."""
         directory, name = os.path.split(path)
         tmp = os.path.join(directory, f".{name or 'site.conf'}.paasm-tmp")
+        written = False
         try:
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(text)
-        except OSError as e:
-            try:
-                os.remove(tmp)
-            except OSError:
-                pass
-            raise io_failed("write", tmp, e) from None
-        try:
+            written = True
             os.replace(tmp, path)
         except OSError as e:
             try:
                 os.remove(tmp)
             except OSError:
                 pass
-            raise io_failed("write", path, e) from None
+            raise io_failed("write", path if written else tmp, e) from None
 
     @staticmethod
     def create_dir(path: str, what: str) -> None:

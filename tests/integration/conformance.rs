@@ -65,8 +65,11 @@ fn prepare(data: &Path) {
     .unwrap();
 }
 
-fn cases() -> Vec<(String, toml::Table)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/hosting");
+/// The case files of a conformance suite (`tests/conformance/<suite>/*.toml`), by file name.
+pub fn case_files(suite: &str) -> Vec<(String, toml::Table)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conformance")
+        .join(suite);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -85,25 +88,35 @@ fn cases() -> Vec<(String, toml::Table)> {
         .collect()
 }
 
-/// TOML to JSON, with `${DATA}` replaced in every string.
-fn to_json(value: &toml::Value, data: &Path) -> Value {
+/// TOML to JSON, with each `(NAME, value)` of `vars` replacing `NAME` in every string.
+pub fn case_json(value: &toml::Value, vars: &[(&str, &str)]) -> Value {
     match value {
-        toml::Value::String(s) => Value::String(s.replace("${DATA}", &data.display().to_string())),
+        toml::Value::String(s) => Value::String(
+            vars.iter()
+                .fold(s.clone(), |s, (name, value)| s.replace(name, value)),
+        ),
         toml::Value::Integer(i) => json!(i),
         toml::Value::Float(f) => json!(f),
         toml::Value::Boolean(b) => json!(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(items) => Value::Array(items.iter().map(|i| to_json(i, data)).collect()),
+        toml::Value::Array(items) => {
+            Value::Array(items.iter().map(|i| case_json(i, vars)).collect())
+        }
         toml::Value::Table(t) => Value::Object(
             t.iter()
-                .map(|(k, v)| (k.clone(), to_json(v, data)))
+                .map(|(k, v)| (k.clone(), case_json(v, vars)))
                 .collect(),
         ),
     }
 }
 
+/// TOML to JSON, with `${DATA}` replaced in every string.
+fn to_json(value: &toml::Value, data: &Path) -> Value {
+    case_json(value, &[("${DATA}", &data.display().to_string())])
+}
+
 /// Whether `actual` contains everything in `expected`.
-fn contains(actual: &Value, expected: &Value) -> bool {
+pub fn contains(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
         (Value::Object(a), Value::Object(e)) => e
             .iter()
@@ -113,7 +126,7 @@ fn contains(actual: &Value, expected: &Value) -> bool {
 }
 
 async fn run_cases(r: &Resources, implementation: &str) {
-    for (file, case) in cases() {
+    for (file, case) in case_files("hosting") {
         let name = case["name"].as_str().unwrap_or(&file).to_string();
         let steps = case["step"].as_array().unwrap();
         for (i, step) in steps.iter().enumerate() {
@@ -229,19 +242,23 @@ fn wait_for(port: u16) {
     panic!("nothing listens on port {port}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn nginx_vhost_passes_the_suite_and_nginx_serves_its_sites() {
+/// What the nginx and lighttpd tests share: a `paasm resources` with `hosting` implemented by
+/// `implementation`, account alice, the whole suite run, then `served.example` created on an
+/// ephemeral loopback port with a welcome page. Answers the directory (kept until the test
+/// ends), the engine, the port and the site's address.
+async fn suite_then_a_served_site(
+    implementation: &str,
+) -> (tempfile::TempDir, Resources, u16, Value) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     prepare(&data);
-    let r = Resources::start(&config("nginx_vhost"), &data);
+    let r = Resources::start(&config(implementation), &data);
     let alice = r
         .call("create", json!({"resource": "account", "key": "alice"}))
         .await;
     assert!(alice["error"].is_null(), "{alice}");
-    run_cases(&r, "nginx_vhost").await;
+    run_cases(&r, implementation).await;
 
-    // A real nginx serves what the implementation wrote.
     let port = free_port();
     let site =
         json!({"resource": "hosting", "key": "served.example", "parent": [["account", "alice"]]});
@@ -258,6 +275,14 @@ async fn nginx_vhost_passes_the_suite_and_nginx_serves_its_sites() {
         "<h1>welcome to served.example</h1>\n",
     )
     .unwrap();
+    (dir, r, port, site)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_vhost_passes_the_suite_and_nginx_serves_its_sites() {
+    // A real nginx serves what the implementation wrote.
+    let (dir, r, port, site) = suite_then_a_served_site("nginx_vhost").await;
+    let data = r.data.clone();
     let nginx = server("nginx");
     let conf = nginx_conf(dir.path(), &data.join("web/sites"));
     let check = Command::new(&nginx)
@@ -398,38 +423,14 @@ fn lighttpd_accepts(conf: &Path) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lighttpd_vhost_in_python_passes_the_suite_and_lighttpd_serves_its_sites() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    prepare(&data);
-    let r = Resources::start(&config("lighttpd_vhost"), &data);
+    // Everything the suite left behind, and a site served for real, pass lighttpd's check.
+    let (dir, r, port, site) = suite_then_a_served_site("lighttpd_vhost").await;
+    let data = r.data.clone();
     let described = r.call("describe", json!({"resource": "hosting"})).await;
     assert_eq!(
         described["result"]["physical"], "lighttpd_vhost",
         "{described}"
     );
-    let alice = r
-        .call("create", json!({"resource": "account", "key": "alice"}))
-        .await;
-    assert!(alice["error"].is_null(), "{alice}");
-    run_cases(&r, "lighttpd_vhost").await;
-
-    // Everything the suite left behind, and a site served for real, pass lighttpd's check.
-    let port = free_port();
-    let site =
-        json!({"resource": "hosting", "key": "served.example", "parent": [["account", "alice"]]});
-    let mut create = site.clone();
-    create["params"] = json!({"ip": "127.0.0.1", "port": port});
-    let created = r.call("create", create).await;
-    assert!(created["error"].is_null(), "{created}");
-    let docroot = created["result"]["params"]["docrootpath"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    std::fs::write(
-        Path::new(&docroot).join("index.html"),
-        "<h1>welcome to served.example</h1>\n",
-    )
-    .unwrap();
     // The sites' listing is what the implementation wrote, enumerated from its files.
     let listed = r
         .call(

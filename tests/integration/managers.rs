@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::conformance::{case_files, case_json, contains};
 use crate::support::{self, paasm_bin};
 
 /// How long a test waits for an operation to reach a stable state.
@@ -735,60 +736,13 @@ fn bad_manager_configurations_get_the_seeds_messages() {
     assert!(err.contains("\"NODE_BOOT_TIMEOUT\""), "{err}");
 }
 
-/// The manager conformance cases, by file name.
-fn manager_cases() -> Vec<(String, toml::Table)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/manager");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no cases in {}", dir.display());
-    files
-        .into_iter()
-        .map(|f| {
-            let text = std::fs::read_to_string(&f).unwrap();
-            let table: toml::Table =
-                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-            (f.file_name().unwrap().to_string_lossy().into_owned(), table)
-        })
-        .collect()
-}
-
-/// TOML to JSON, with `${SERVICE}` replaced in every string.
-fn case_json(value: &toml::Value, service: &str) -> Value {
-    match value {
-        toml::Value::String(s) => Value::String(s.replace("${SERVICE}", service)),
-        toml::Value::Integer(i) => json!(i),
-        toml::Value::Float(f) => json!(f),
-        toml::Value::Boolean(b) => json!(b),
-        toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(items) => {
-            Value::Array(items.iter().map(|i| case_json(i, service)).collect())
-        }
-        toml::Value::Table(t) => Value::Object(
-            t.iter()
-                .map(|(k, v)| (k.clone(), case_json(v, service)))
-                .collect(),
-        ),
-    }
-}
-
-/// Whether `actual` contains everything in `expected`.
-fn contains(actual: &Value, expected: &Value) -> bool {
-    match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => e
-            .iter()
-            .all(|(k, v)| a.get(k).is_some_and(|av| contains(av, v))),
-        (a, e) => a == e,
-    }
-}
-
 /// Checks one call's reply envelope against the step's `result`, `contains`, `error` or
 /// `error_prefix`.
 fn check_reply(at: &str, reply: &Value, step: &toml::Table, service: &str) {
-    let expected = |key: &str| step.get(key).map(|v| case_json(v, service));
+    let expected = |key: &str| {
+        step.get(key)
+            .map(|v| case_json(v, &[("${SERVICE}", service)]))
+    };
     if let Some(error) = expected("error") {
         assert_eq!(reply.get("error"), Some(&error), "{at}: {reply}");
         assert!(reply.get("result").is_none(), "{at}: {reply}");
@@ -821,7 +775,7 @@ fn run_manager_step(m: &Manager, at: &str, step: &toml::Table) {
     let text = |key: &str| step.get(key).and_then(|v| v.as_str());
     let strings = |key: &str| -> Option<Vec<String>> {
         step.get(key).map(|v| {
-            case_json(v, service)
+            case_json(v, &[("${SERVICE}", service)])
                 .as_array()
                 .unwrap_or_else(|| panic!("{at}: {key} must be an array"))
                 .iter()
@@ -829,7 +783,9 @@ fn run_manager_step(m: &Manager, at: &str, step: &toml::Table) {
                 .collect()
         })
     };
-    let params = step.get("params").map(|p| case_json(p, service));
+    let params = step
+        .get("params")
+        .map(|p| case_json(p, &[("${SERVICE}", service)]));
     if let Some(method) = text("get") {
         check_reply(at, &m.get(method, params.as_ref()), step, service);
     } else if let Some(method) = text("post") {
@@ -906,7 +862,7 @@ fn run_manager_step(m: &Manager, at: &str, step: &toml::Table) {
 
 /// Runs every manager conformance case, each on a fresh manager of `service`.
 fn run_manager_conformance(service: &str) {
-    for (file, case) in manager_cases() {
+    for (file, case) in case_files("manager") {
         let name = case["name"].as_str().unwrap_or(&file).to_string();
         let m = ManagerSetup::for_service(service, "").start();
         let steps = case["step"].as_array().unwrap();
