@@ -1,8 +1,9 @@
 //! The hosting conformance suite: the same cases, kept as data in `tests/conformance/hosting/`,
-//! run against every implementation of the logical resource `hosting` through a real
-//! `paasm resources`; then the configuration each implementation wrote is checked by the real
-//! server it is for (`nginx -t`, `apache2ctl -t`), and a real nginx serves a created site, its
-//! suspend page, and the site again.
+//! run against every implementation of the logical resource `hosting` (`nginx_vhost` and
+//! `apache_vhost` in Rust, `lighttpd_vhost` in Python) through a real `paasm resources`; then
+//! the configuration each implementation wrote is checked by the real server it is for
+//! (`nginx -t`, `apache2ctl -t`, `lighttpd -tt`), and a real nginx and a real lighttpd serve a
+//! created site, its suspend page, and the site again.
 //!
 //! A case file has a `name` and `[[step]]`s: `call` (a method), `params` (its params; the text
 //! `${DATA}` stands for the engine's data directory), then either `expect` (a JSON object the
@@ -24,12 +25,20 @@ fn config(implementation: &str) -> String {
 
 /// The same, with more config attributes for `hosting` (`, removecontent = true`).
 fn config_with(implementation: &str, more: &str) -> String {
+    // The Python implementation is installed only where it is active: every installed
+    // component is loaded when the engine starts, and it is by far the largest.
+    let python = if implementation == "lighttpd_vhost" {
+        "lighttpd_vhost = \"lighttpd-vhost-py.wasm\"\n"
+    } else {
+        ""
+    };
     format!(
         r#"
 [implementations]
 unix_home = "account.wasm"
 nginx_vhost = "nginx-vhost.wasm"
 apache_vhost = "apache-vhost.wasm"
+{python}
 
 [resources.account]
 implementation = "unix_home"
@@ -56,8 +65,11 @@ fn prepare(data: &Path) {
     .unwrap();
 }
 
-fn cases() -> Vec<(String, toml::Table)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/hosting");
+/// The case files of a conformance suite (`tests/conformance/<suite>/*.toml`), by file name.
+pub fn case_files(suite: &str) -> Vec<(String, toml::Table)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("conformance")
+        .join(suite);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -76,25 +88,35 @@ fn cases() -> Vec<(String, toml::Table)> {
         .collect()
 }
 
-/// TOML to JSON, with `${DATA}` replaced in every string.
-fn to_json(value: &toml::Value, data: &Path) -> Value {
+/// TOML to JSON, with each `(NAME, value)` of `vars` replacing `NAME` in every string.
+pub fn case_json(value: &toml::Value, vars: &[(&str, &str)]) -> Value {
     match value {
-        toml::Value::String(s) => Value::String(s.replace("${DATA}", &data.display().to_string())),
+        toml::Value::String(s) => Value::String(
+            vars.iter()
+                .fold(s.clone(), |s, (name, value)| s.replace(name, value)),
+        ),
         toml::Value::Integer(i) => json!(i),
         toml::Value::Float(f) => json!(f),
         toml::Value::Boolean(b) => json!(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(items) => Value::Array(items.iter().map(|i| to_json(i, data)).collect()),
+        toml::Value::Array(items) => {
+            Value::Array(items.iter().map(|i| case_json(i, vars)).collect())
+        }
         toml::Value::Table(t) => Value::Object(
             t.iter()
-                .map(|(k, v)| (k.clone(), to_json(v, data)))
+                .map(|(k, v)| (k.clone(), case_json(v, vars)))
                 .collect(),
         ),
     }
 }
 
+/// TOML to JSON, with `${DATA}` replaced in every string.
+fn to_json(value: &toml::Value, data: &Path) -> Value {
+    case_json(value, &[("${DATA}", &data.display().to_string())])
+}
+
 /// Whether `actual` contains everything in `expected`.
-fn contains(actual: &Value, expected: &Value) -> bool {
+pub fn contains(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
         (Value::Object(a), Value::Object(e)) => e
             .iter()
@@ -104,7 +126,7 @@ fn contains(actual: &Value, expected: &Value) -> bool {
 }
 
 async fn run_cases(r: &Resources, implementation: &str) {
-    for (file, case) in cases() {
+    for (file, case) in case_files("hosting") {
         let name = case["name"].as_str().unwrap_or(&file).to_string();
         let steps = case["step"].as_array().unwrap();
         for (i, step) in steps.iter().enumerate() {
@@ -220,19 +242,23 @@ fn wait_for(port: u16) {
     panic!("nothing listens on port {port}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn nginx_vhost_passes_the_suite_and_nginx_serves_its_sites() {
+/// What the nginx and lighttpd tests share: a `paasm resources` with `hosting` implemented by
+/// `implementation`, account alice, the whole suite run, then `served.example` created on an
+/// ephemeral loopback port with a welcome page. Answers the directory (kept until the test
+/// ends), the engine, the port and the site's address.
+async fn suite_then_a_served_site(
+    implementation: &str,
+) -> (tempfile::TempDir, Resources, u16, Value) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     prepare(&data);
-    let r = Resources::start(&config("nginx_vhost"), &data);
+    let r = Resources::start(&config(implementation), &data);
     let alice = r
         .call("create", json!({"resource": "account", "key": "alice"}))
         .await;
     assert!(alice["error"].is_null(), "{alice}");
-    run_cases(&r, "nginx_vhost").await;
+    run_cases(&r, implementation).await;
 
-    // A real nginx serves what the implementation wrote.
     let port = free_port();
     let site =
         json!({"resource": "hosting", "key": "served.example", "parent": [["account", "alice"]]});
@@ -249,6 +275,14 @@ async fn nginx_vhost_passes_the_suite_and_nginx_serves_its_sites() {
         "<h1>welcome to served.example</h1>\n",
     )
     .unwrap();
+    (dir, r, port, site)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_vhost_passes_the_suite_and_nginx_serves_its_sites() {
+    // A real nginx serves what the implementation wrote.
+    let (dir, r, port, site) = suite_then_a_served_site("nginx_vhost").await;
+    let data = r.data.clone();
     let nginx = server("nginx");
     let conf = nginx_conf(dir.path(), &data.join("web/sites"));
     let check = Command::new(&nginx)
@@ -339,11 +373,121 @@ async fn apache_vhost_passes_the_suite_and_apache_accepts_its_sites() {
     );
 }
 
+/// A minimal lighttpd configuration: its own socket on loopback (`port`), the access log
+/// module the sites' `accesslog.filename` needs, and the sites in `sites`.
+fn lighttpd_conf(dir: &Path, sites: &Path, port: u16) -> PathBuf {
+    let d = dir.display();
+    let empty = dir.join("lighttpd-root");
+    std::fs::create_dir_all(&empty).unwrap();
+    let conf = format!(
+        "server.modules = ( \"mod_accesslog\" )\nserver.document-root = \"{}\"\nserver.bind = \"127.0.0.1\"\nserver.port = {port}\nserver.pid-file = \"{d}/lighttpd.pid\"\nserver.errorlog = \"{d}/lighttpd-error.log\"\ninclude \"{}/*.conf\"\n",
+        empty.display(),
+        sites.display()
+    );
+    let path = dir.join("lighttpd.conf");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// Runs lighttpd on `conf` until dropped, waiting until it serves `port`.
+fn start_lighttpd(conf: &Path, port: u16) -> Server {
+    let lighttpd = Server(
+        Command::new(server("lighttpd"))
+            .arg("-D")
+            .arg("-f")
+            .arg(conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(port);
+    lighttpd
+}
+
+/// `lighttpd -tt -f conf` succeeds: the configuration parses and the modules it names load.
+fn lighttpd_accepts(conf: &Path) {
+    let check = Command::new(server("lighttpd"))
+        .arg("-tt")
+        .arg("-f")
+        .arg(conf)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "lighttpd -tt: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lighttpd_vhost_in_python_passes_the_suite_and_lighttpd_serves_its_sites() {
+    // Everything the suite left behind, and a site served for real, pass lighttpd's check.
+    let (dir, r, port, site) = suite_then_a_served_site("lighttpd_vhost").await;
+    let data = r.data.clone();
+    let described = r.call("describe", json!({"resource": "hosting"})).await;
+    assert_eq!(
+        described["result"]["physical"], "lighttpd_vhost",
+        "{described}"
+    );
+    // The sites' listing is what the implementation wrote, enumerated from its files.
+    let listed = r
+        .call(
+            "list",
+            json!({"resource": "hosting", "parent": [["account", "alice"]]}),
+        )
+        .await;
+    let keys = listed["result"]["keys"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(keys.contains(&json!("served.example")), "{listed}");
+    let conf = lighttpd_conf(dir.path(), &data.join("web/sites"), free_port());
+    lighttpd_accepts(&conf);
+    // Only the served site is left, so that lighttpd binds no address but the ephemeral one.
+    for key in keys.iter().filter(|k| *k != "served.example") {
+        let other = json!({"resource": "hosting", "key": key, "parent": [["account", "alice"]]});
+        let deleted = r.call("delete", other).await;
+        assert!(deleted["error"].is_null(), "{deleted}");
+    }
+    let left: Vec<String> = std::fs::read_dir(data.join("web/sites"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["served.example.conf"]);
+
+    // lighttpd reads its configuration when it starts: each change is seen by a new one.
+    let page = {
+        let _lighttpd = start_lighttpd(&conf, port);
+        fetch(port, "served.example")
+    };
+    assert!(page.contains("welcome to served.example"), "{page}");
+    let suspended = r.call("suspend", site.clone()).await;
+    assert!(suspended["error"].is_null(), "{suspended}");
+    assert_eq!(suspended["result"]["suspended"], true, "{suspended}");
+    lighttpd_accepts(&conf);
+    let page = {
+        let _lighttpd = start_lighttpd(&conf, port);
+        fetch(port, "served.example")
+    };
+    assert!(page.contains("this site is suspended"), "{page}");
+    let resumed = r.call("resume", site.clone()).await;
+    assert!(resumed["error"].is_null(), "{resumed}");
+    lighttpd_accepts(&conf);
+    let page = {
+        let _lighttpd = start_lighttpd(&conf, port);
+        fetch(port, "served.example")
+    };
+    assert!(page.contains("welcome to served.example"), "{page}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn switching_the_active_implementation_switches_behaviour() {
     for (implementation, marker) in [
         ("nginx_vhost", "server_name"),
         ("apache_vhost", "<VirtualHost"),
+        ("lighttpd_vhost", "$HTTP[\"host\"]"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -370,7 +514,7 @@ async fn switching_the_active_implementation_switches_behaviour() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn delete_honours_removecontent() {
-    for implementation in ["nginx_vhost", "apache_vhost"] {
+    for implementation in ["nginx_vhost", "apache_vhost", "lighttpd_vhost"] {
         for (remove, more) in [(false, ""), (true, ", removecontent = true")] {
             let dir = tempfile::tempdir().unwrap();
             let data = dir.path().join("data");

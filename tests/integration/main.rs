@@ -13,6 +13,7 @@ mod managers;
 mod pg;
 mod providers;
 mod resources;
+mod sandbox;
 mod store;
 mod support;
 mod tls;

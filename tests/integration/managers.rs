@@ -3,9 +3,29 @@
 //! addresses booted from the generated contextualization scripts), talking to them, and
 //! recovering its service after being killed.
 //!
-//! Every manager gets its own copy of the configuration tree, with a `helloworld-manager.cfg`
+//! Every manager gets its own copy of the configuration tree, with a `<service>-manager.cfg`
 //! annex choosing a free agent port (so tests running at once never share an agent address)
 //! and short timeouts where a test needs them.
+//!
+//! The manager conformance suite keeps the helloworld flow and the seed's error strings as
+//! data in `tests/conformance/manager/`, run unchanged against every helloworld manager: the
+//! Rust one (`helloworld`) and the Python one (`helloworld-py`). A case file has a `name` and
+//! `[[step]]`s, each one of:
+//!
+//! - `get = "METHOD"` or `post = "METHOD"`, with optional `params` (a table), then `result`
+//!   (the result must equal it), `contains` (the result must contain every key given,
+//!   recursively), `error` (the error string must equal it) or `error_prefix`;
+//! - `upload = "METHOD"` with `files = { FIELD = "CONTENT" }`, checked the same way;
+//! - `settle = "STATE"`: waits until the state is stable, which must be `STATE`;
+//! - `state_in = ["STATE", ...]`: the state right now is one of these;
+//! - `log_contains = ["TEXT", ...]`: the manager's log (`get_log`) contains each;
+//! - `history = ["STATE", ...]`: the states of `get_service_history`, oldest first;
+//! - `history_len = N`: how many entries the history has;
+//! - `node_processes = { node = "VMID", running = BOOL }`: whether any process of that local
+//!   node is running (`node = ""`: of any node of the service);
+//! - `agent_code = "VMID"`: that node fetched and runs the agent component its package names.
+//!
+//! In every string, `${SERVICE}` stands for the service under test.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::conformance::{case_files, case_json, contains};
 use crate::support::{self, config_tree, paasm_bin};
 
 /// How long a test waits for an operation to reach a stable state.
@@ -52,6 +73,8 @@ pub fn free_port() -> u16 {
 pub struct ManagerSetup {
     /// Holds the files until the test ends.
     _dir: tempfile::TempDir,
+    /// The service package the manager runs.
+    pub service: String,
     pub tree: PathBuf,
     pub var: PathBuf,
 }
@@ -59,18 +82,24 @@ pub struct ManagerSetup {
 impl ManagerSetup {
     /// A copy of the repository's tree whose helloworld manager annex adds `annex`.
     pub fn new(annex: &str) -> Self {
+        Self::for_service("helloworld", annex)
+    }
+
+    /// A copy of the repository's tree whose annex for `service`'s manager adds `annex`.
+    pub fn for_service(service: &str, annex: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let tree = dir.path().join("config");
         copy_tree(&config_tree(), &tree);
         let port = free_port();
         std::fs::write(
-            tree.join("manager/helloworld-manager.cfg"),
+            tree.join(format!("manager/{service}-manager.cfg")),
             format!("AGENT_PORT = {port}\nNODE_POLL_INTERVAL_MS = 100\n{annex}\n"),
         )
         .unwrap();
         let var = dir.path().join("var");
         Self {
             _dir: dir,
+            service: service.to_string(),
             tree,
             var,
         }
@@ -94,7 +123,7 @@ impl ManagerSetup {
     fn spawn(&self) -> (Child, SocketAddr) {
         let mut child = Command::new(paasm_bin())
             .arg("manager")
-            .args(["--service", "helloworld", "--listen", "127.0.0.1:0"])
+            .args(["--service", &self.service, "--listen", "127.0.0.1:0"])
             .arg("--var")
             .arg(&self.var)
             .arg("--config-dir")
@@ -698,4 +727,188 @@ fn bad_manager_configurations_get_the_seeds_messages() {
     );
     assert!(err.contains("Missing configuration section \"b\""), "{err}");
     assert!(err.contains("\"NODE_BOOT_TIMEOUT\""), "{err}");
+}
+
+/// Checks one call's reply envelope against the step's `result`, `contains`, `error` or
+/// `error_prefix`.
+fn check_reply(at: &str, reply: &Value, step: &toml::Table, service: &str) {
+    let expected = |key: &str| {
+        step.get(key)
+            .map(|v| case_json(v, &[("${SERVICE}", service)]))
+    };
+    if let Some(error) = expected("error") {
+        assert_eq!(reply.get("error"), Some(&error), "{at}: {reply}");
+        assert!(reply.get("result").is_none(), "{at}: {reply}");
+    } else if let Some(prefix) = expected("error_prefix") {
+        let message = reply["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{at}: {reply}"));
+        assert!(
+            message.starts_with(prefix.as_str().unwrap()),
+            "{at}: {message:?} does not start with {prefix}"
+        );
+    } else {
+        assert!(reply["error"].is_null(), "{at}: {reply}");
+        if let Some(result) = expected("result") {
+            assert_eq!(reply["result"], result, "{at}");
+        }
+        if let Some(part) = expected("contains") {
+            assert!(
+                contains(&reply["result"], &part),
+                "{at}: {} does not contain {part}",
+                reply["result"]
+            );
+        }
+    }
+}
+
+/// Runs one step of a manager conformance case.
+fn run_manager_step(m: &Manager, at: &str, step: &toml::Table) {
+    let service = m.setup.service.as_str();
+    let text = |key: &str| step.get(key).and_then(|v| v.as_str());
+    let strings = |key: &str| -> Option<Vec<String>> {
+        step.get(key).map(|v| {
+            case_json(v, &[("${SERVICE}", service)])
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: {key} must be an array"))
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect()
+        })
+    };
+    let params = step
+        .get("params")
+        .map(|p| case_json(p, &[("${SERVICE}", service)]));
+    if let Some(method) = text("get") {
+        check_reply(at, &m.get(method, params.as_ref()), step, service);
+    } else if let Some(method) = text("post") {
+        let reply = m.post(method, params.unwrap_or_else(|| json!({})));
+        check_reply(at, &reply, step, service);
+    } else if let Some(method) = text("upload") {
+        let files = step["files"].as_table().unwrap();
+        let fields: Vec<(&str, Option<&str>, &[u8])> = files
+            .iter()
+            .map(|(name, content)| {
+                let content = content.as_str().unwrap().as_bytes();
+                (name.as_str(), Some("upload.txt"), content)
+            })
+            .collect();
+        let reply = support::upload(m.addr, method, &fields);
+        assert_eq!(reply.status, 200, "{at}: {}", reply.text());
+        check_reply(at, &reply.json(), step, service);
+    } else if let Some(state) = text("settle") {
+        assert_eq!(m.settle(), state, "{at}: {:?}", m.history());
+    } else if let Some(states) = strings("state_in") {
+        let state = m.state();
+        assert!(
+            states.contains(&state),
+            "{at}: {state} is none of {states:?}"
+        );
+    } else if let Some(texts) = strings("log_contains") {
+        let log = m.log();
+        for text in texts {
+            assert!(log.contains(&text), "{at}: {text:?} not in the log:\n{log}");
+        }
+    } else if let Some(states) = strings("history") {
+        let history: Vec<String> = m.history().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(history, states, "{at}");
+    } else if let Some(len) = step.get("history_len") {
+        assert_eq!(
+            m.history().len() as i64,
+            len.as_integer().unwrap(),
+            "{at}: {:?}",
+            m.history()
+        );
+    } else if let Some(check) = step.get("node_processes").and_then(|c| c.as_table()) {
+        let node = check["node"].as_str().unwrap();
+        let dir = if node.is_empty() {
+            m.setup.nodes_dir()
+        } else {
+            m.setup.node_dir(node)
+        };
+        let running = !processes_mentioning(&dir).is_empty();
+        assert_eq!(
+            running,
+            check["running"].as_bool().unwrap(),
+            "{at}: processes of {}: {:?}",
+            dir.display(),
+            processes_mentioning(&dir)
+        );
+    } else if let Some(vmid) = text("agent_code") {
+        let package = services_dir().join(service);
+        let manifest: toml::Table =
+            toml::from_str(&std::fs::read_to_string(package.join("service.toml")).unwrap())
+                .unwrap();
+        let component = manifest["agent"]["component"].as_str().unwrap();
+        let fetched = std::fs::read(m.setup.node_dir(vmid).join("paasm/agent.wasm")).unwrap();
+        assert!(
+            fetched == std::fs::read(package.join(component)).unwrap(),
+            "{at}: node {vmid} does not run {component}"
+        );
+    } else {
+        panic!(
+            "{at}: a step needs one of get, post, upload, settle, state_in, log_contains, \
+             history, history_len, node_processes, agent_code"
+        );
+    }
+}
+
+/// Runs every manager conformance case, each on a fresh manager of `service`.
+fn run_manager_conformance(service: &str) {
+    for (file, case) in case_files("manager") {
+        let name = case["name"].as_str().unwrap_or(&file).to_string();
+        let m = ManagerSetup::for_service(service, "").start();
+        let steps = case["step"].as_array().unwrap();
+        for (i, step) in steps.iter().enumerate() {
+            let at = format!("{service}: {file} ({name}), step {}", i + 1);
+            run_manager_step(&m, &at, step.as_table().unwrap());
+        }
+    }
+}
+
+#[test]
+fn the_rust_manager_passes_the_manager_conformance_suite() {
+    run_manager_conformance("helloworld");
+}
+
+#[test]
+fn the_python_manager_passes_the_manager_conformance_suite() {
+    run_manager_conformance("helloworld-py");
+}
+
+/// What a client sees of a helloworld manager that the conformance data does not spell out:
+/// its OpenRPC document and the note upload with bytes that are not UTF-8.
+fn manager_transcript(service: &str) -> Vec<Value> {
+    let m = ManagerSetup::for_service(service, "").start();
+    let discover = Manager::ok(m.get("rpc.discover", None));
+    let mut transcript = vec![discover["methods"].clone()];
+    let upload = |bytes: &[u8]| {
+        let reply = support::upload(m.addr, "upload_note", &[("note", Some("n.bin"), bytes)]);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    };
+    transcript.push(upload(b"\xff\xfeabc\r\nnext"));
+    transcript.push(upload(b""));
+    transcript
+}
+
+#[test]
+fn the_python_manager_offers_exactly_what_the_rust_one_does() {
+    let rust = manager_transcript("helloworld");
+    let python = manager_transcript("helloworld-py");
+    let names: Vec<&str> = rust[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"get_helloworld") && names.contains(&"upload_note"),
+        "{names:?}"
+    );
+    assert_eq!(
+        rust[1]["result"],
+        json!({"bytes": 11, "first_line": "\u{fffd}\u{fffd}abc"})
+    );
+    assert_eq!(python, rust);
 }

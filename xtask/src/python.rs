@@ -2,6 +2,13 @@
 //! language, the WIT world, the guest's own WIT directory and its module. `build-guests` builds
 //! each with componentize-py, which it installs when missing into a virtual environment under
 //! `<target>/toolchains/` (pinned, never system-wide).
+//!
+//! Any world of the repository's WIT packages can be built: an agent or a manager
+//! (`paasm:service`), a resource provider (`paasm:resource/provider`), or a guest's own world
+//! that includes one of them. The guest's WIT directory is the main package and every other
+//! package under `wit/` becomes a dependency. A guest whose inputs (its files, its WIT, the
+//! repository's WIT and the componentize-py version) did not change since its last build is
+//! not built again, so its component keeps its bytes and its precompiled cache entry.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -33,7 +40,7 @@ pub fn guests(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
     for entry in fs::read_dir(paths.root.join("guests"))? {
         let dir = entry?.path();
-        if dir.join("guest.toml").is_file() {
+        if dir.join("guest.toml").is_file() && language(&dir)? == "python" {
             let name = dir
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -46,6 +53,29 @@ pub fn guests(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
     Ok(found)
 }
 
+/// The language a `guest.toml` names; its other fields are the business of that language's
+/// builder.
+fn language(dir: &Path) -> Result<String> {
+    #[derive(Deserialize)]
+    struct Language {
+        language: String,
+    }
+    let path = dir.join("guest.toml");
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let parsed: Language =
+        toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
+    Ok(parsed.language)
+}
+
+/// Reads a Python guest's `guest.toml`.
+fn read_manifest(dir: &Path) -> Result<GuestManifest> {
+    let path = dir.join("guest.toml");
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))
+}
+
 /// Builds every Python guest into `<components>/<name>.wasm`; returns their paths.
 pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
     let guests = guests(paths)?;
@@ -55,25 +85,34 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
     let tool = ensure_componentize_py(paths)?;
     let mut built = Vec::new();
     for (name, dir) in guests {
-        let manifest_path = dir.join("guest.toml");
-        let manifest: GuestManifest = toml::from_str(&fs::read_to_string(&manifest_path)?)
-            .with_context(|| format!("invalid {}", manifest_path.display()))?;
+        let manifest = read_manifest(&dir)?;
         if manifest.language != "python" {
-            bail!(
-                "{}: language {:?} is not built by this paasm (python only)",
-                manifest_path.display(),
-                manifest.language
-            );
+            bail!("{name}: language {:?} is not Python", manifest.language);
         }
+        let own_wit = dir.join(&manifest.wit);
+        let own_wit = own_wit
+            .canonicalize()
+            .with_context(|| format!("{name}: cannot find its WIT {}", own_wit.display()))?;
+        let packages = wit_packages(paths, &own_wit)?;
+        let out = paths.components().join(format!("{name}.wasm"));
         let work = paths.target.join("python-guests").join(&name);
+        let stamp = work.join("inputs.sha256");
+        let digest = inputs_digest(&dir, &own_wit, &packages, &manifest)?;
+        if out.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == digest) {
+            eprintln!("    {name} is up to date");
+            built.push((name, out));
+            continue;
+        }
         if work.exists() {
             fs::remove_dir_all(&work)?;
         }
-        // The guest's WIT with the platform and service packages as dependencies.
+        // The guest's WIT with the repository's other packages as dependencies.
         let wit = work.join("wit");
-        copy_dir(&dir.join(&manifest.wit), &wit)?;
-        copy_dir(&paths.root.join("wit/platform"), &wit.join("deps/platform"))?;
-        copy_dir(&paths.root.join("wit/service"), &wit.join("deps/service"))?;
+        copy_dir(&own_wit, &wit)?;
+        for package in &packages {
+            let dep = package.file_name().context("a WIT package has no name")?;
+            copy_dir(package, &wit.join("deps").join(dep))?;
+        }
         let bindings = work.join("bindings");
         let mut cmd = Command::new(&tool);
         cmd.arg("-d")
@@ -84,7 +123,6 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
             &format!("generating the Python bindings of {name}"),
             &mut cmd,
         )?;
-        let out = paths.components().join(format!("{name}.wasm"));
         fs::create_dir_all(paths.components())?;
         let mut cmd = Command::new(&tool);
         cmd.arg("-d")
@@ -97,9 +135,93 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
             .arg("-o")
             .arg(&out);
         step(&format!("building {name} with componentize-py"), &mut cmd)?;
+        fs::write(&stamp, &digest).with_context(|| format!("cannot write {}", stamp.display()))?;
         built.push((name, out));
     }
     Ok(built)
+}
+
+/// The repository's WIT packages (`wit/<name>/`) other than the guest's own.
+fn wit_packages(paths: &Paths, own: &Path) -> Result<Vec<PathBuf>> {
+    let root = paths.root.join("wit");
+    let mut packages = Vec::new();
+    for entry in fs::read_dir(&root).with_context(|| format!("cannot read {}", root.display()))? {
+        let path = entry?.path();
+        if path.is_dir() && path.canonicalize()? != own {
+            packages.push(path);
+        }
+    }
+    packages.sort();
+    Ok(packages)
+}
+
+/// The sha256 of everything a guest's component is built from.
+fn inputs_digest(
+    dir: &Path,
+    own_wit: &Path,
+    packages: &[PathBuf],
+    manifest: &GuestManifest,
+) -> Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(format!("componentize-py {COMPONENTIZE_PY}\n{manifest:?}\n"));
+    for root in [dir, own_wit]
+        .into_iter()
+        .chain(packages.iter().map(PathBuf::as_path))
+    {
+        let mut files = Vec::new();
+        list_files(root, &mut files)?;
+        files.sort();
+        for file in files {
+            hasher.update(file.display().to_string());
+            hasher.update([0]);
+            hasher.update(
+                fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?,
+            );
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Every file under `dir`, but Python's bytecode caches.
+fn list_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            if entry.file_name() != "__pycache__" {
+                list_files(&path, files)?;
+            }
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the Python guests' own unit tests (`test_*.py` beside their modules) on this
+/// machine's Python, which needs nothing but the standard library; whether they all passed.
+pub fn unit_tests(paths: &Paths) -> Result<bool> {
+    let mut passed = true;
+    for (name, dir) in guests(paths)? {
+        let has_tests = fs::read_dir(&dir)?.flatten().any(|e| {
+            let file = e.file_name();
+            let file = file.to_string_lossy();
+            file.starts_with("test_") && file.ends_with(".py")
+        });
+        if !has_tests {
+            continue;
+        }
+        let mut cmd = Command::new("python3");
+        cmd.args(["-B", "-m", "unittest", "discover", "-s"])
+            .arg(&dir)
+            .args(["-p", "test_*.py"])
+            .current_dir(&dir);
+        let status =
+            crate::cargo::streamed(&format!("running the unit tests of {name}"), &mut cmd)?;
+        passed &= status.success();
+    }
+    Ok(passed)
 }
 
 /// The componentize-py command, installed into a virtual environment when missing.

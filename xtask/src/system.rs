@@ -4,9 +4,9 @@
 //! The local cloud's nodes need `curl`, which a node's boot script uses to fetch its code
 //! from its manager (as the seed's setup fetched the code tarball with wget), and `bash`,
 //! which runs it. The tests also need the real web servers the hosting providers write
-//! configuration for: `nginx` and Apache (`apache2ctl`), PostgreSQL for the frontend's store,
-//! Chromium and ChromeDriver for its dashboard. Package scripts are told not to
-//! start the services they install (`RUNLEVEL=1`): the tests start their own instances.
+//! configuration for: `nginx`, Apache (`apache2ctl`) and `lighttpd`; PostgreSQL for the
+//! frontend's store, Chromium and ChromeDriver for its dashboard. Package scripts are told not
+//! to start the services they install (`RUNLEVEL=1`): the tests start their own instances.
 
 use std::process::Command;
 
@@ -21,6 +21,7 @@ const NODE_COMMANDS: &[(&str, &str)] = &[("bash", "bash"), ("curl", "curl")];
 const TEST_COMMANDS: &[(&str, &str)] = &[
     ("nginx", "nginx"),
     ("apache2ctl", "apache2"),
+    ("lighttpd", "lighttpd"),
     // The frontend's store is tested against a real PostgreSQL server, and its dashboard in a
     // real headless Chromium driven through ChromeDriver.
     ("pg_ctlcluster", "postgresql"),

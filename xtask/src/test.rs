@@ -1,6 +1,6 @@
 //! `cargo xtask test`: build guests and the release workspace once, then run the whole test
 //! suite against the real `paasm` binary and the real components, then the guests' own unit
-//! tests on this machine's target.
+//! tests on this machine's target (and the Python guests' on this machine's Python).
 
 use anyhow::Result;
 
@@ -37,9 +37,13 @@ pub fn run(paths: &Paths, extra: &[String]) -> Result<i32> {
         .arg("--target-dir")
         .arg(paths.target.join("guests-host"));
     let status = streamed("running the guests' unit tests", &mut cmd)?;
-    if status.success() {
-        return Ok(0);
+    if !status.success() {
+        eprintln!("error: the guests' unit tests failed ({status})");
+        return Ok(status.code().unwrap_or(1));
     }
-    eprintln!("error: the guests' unit tests failed ({status})");
-    Ok(status.code().unwrap_or(1))
+    if !crate::python::unit_tests(paths)? {
+        eprintln!("error: the Python guests' unit tests failed");
+        return Ok(1);
+    }
+    Ok(0)
 }
