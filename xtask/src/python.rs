@@ -7,43 +7,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use anyhow::{Context, Result};
 
 use crate::cargo::step;
+use crate::guests::GuestManifest;
 use crate::paths::Paths;
 
 /// The componentize-py release guests are built with.
 const COMPONENTIZE_PY: &str = "0.25.1";
 
-/// A non-Rust guest's manifest.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GuestManifest {
-    language: String,
-    world: String,
-    /// The guest's own WIT directory, relative to the guest.
-    wit: String,
-    /// The Python module holding the exports.
-    module: String,
-}
-
 /// The Python guests: `(name, directory)`, by name.
 pub fn guests(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(paths.root.join("guests"))? {
-        let dir = entry?.path();
-        if dir.join("guest.toml").is_file() {
-            let name = dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .context("guest directory name is not UTF-8")?
-                .to_string();
-            found.push((name, dir));
-        }
-    }
-    found.sort();
-    Ok(found)
+    Ok(crate::guests::foreign(paths, "python")?
+        .into_iter()
+        .map(|guest| (guest.name, guest.dir))
+        .collect())
 }
 
 /// Builds every Python guest into `<components>/<name>.wasm`; returns their paths.
@@ -58,13 +36,6 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
         let manifest_path = dir.join("guest.toml");
         let manifest: GuestManifest = toml::from_str(&fs::read_to_string(&manifest_path)?)
             .with_context(|| format!("invalid {}", manifest_path.display()))?;
-        if manifest.language != "python" {
-            bail!(
-                "{}: language {:?} is not built by this paasm (python only)",
-                manifest_path.display(),
-                manifest.language
-            );
-        }
         let work = paths.target.join("python-guests").join(&name);
         if work.exists() {
             fs::remove_dir_all(&work)?;
@@ -140,7 +111,8 @@ pub fn ensure_componentize_py(paths: &Paths) -> Result<PathBuf> {
     Ok(tool)
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+/// Copies the directory tree `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
     for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
         let entry = entry?;
