@@ -85,7 +85,7 @@ fn json_text(step: &toml::Table, key: &str, at: &str) -> Option<Value> {
 }
 
 fn hex(text: &str, at: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "{at}: odd-length hex");
+    assert!(text.len().is_multiple_of(2), "{at}: odd-length hex");
     (0..text.len())
         .step_by(2)
         .map(|i| {
