@@ -77,7 +77,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, inputs: &Inputs) -> Result<Vec<Lan
         let row = measure(runtime, inputs, language, component, &path)
             .with_context(|| format!("{language} agent ({component})"))?;
         eprintln!(
-            "    {} , compiled in {:.2} s, start {:.2} s / {:.3} s cached, fresh {:.0} req/s, reuse {:.0} req/s",
+            "    {}, compiled in {:.2} s, start {:.2} s / {:.3} s cached, fresh {:.0} req/s, reuse {:.0} req/s",
             crate::guests::human_size(row.size),
             row.precompile.as_secs_f64(),
             row.first_start.as_secs_f64(),
