@@ -271,56 +271,6 @@ fn the_helloworld_agent_script_boots_as_the_seed_describes() {
     );
     assert!(!script.contains("--component"), "{script}");
 }
-
-/// What a client sees of a helloworld agent through one whole exchange: before startup, after
-/// it, an upload (good and bad), and the greeting after it.
-fn helloworld_transcript(component_name: &str) -> Vec<serde_json::Value> {
-    use crate::support::{post, upload};
-    let agent = AgentSetup::new("").start(&component(component_name));
-    let mut transcript = vec![get(agent.addr, "get_helloworld", None).json()];
-    transcript.push(
-        post(
-            agent.addr,
-            &json!({"method": "startup", "params": {}, "id": 2}),
-        )
-        .json(),
-    );
-    transcript.push(get(agent.addr, "get_helloworld", None).json());
-    transcript.push(
-        upload(
-            agent.addr,
-            "upload_greeting",
-            &[("greeting", Some("g.txt"), b"bonjour\n")],
-        )
-        .json(),
-    );
-    transcript.push(get(agent.addr, "get_helloworld", None).json());
-    transcript.push(
-        upload(
-            agent.addr,
-            "upload_greeting",
-            &[("greeting", Some("bad.txt"), b"\xff\xfe")],
-        )
-        .json(),
-    );
-    transcript.push(get(agent.addr, "rpc.discover", None).json()["result"]["methods"].clone());
-    let log = agent.setup.log();
-    assert!(
-        log.contains("helloworld agent loaded"),
-        "{component_name}: {log}"
-    );
-    transcript
-}
-
-#[test]
-fn the_python_helloworld_agent_answers_exactly_as_the_rust_one() {
-    let rust = helloworld_transcript("helloworld-agent");
-    let python = helloworld_transcript("helloworld-agent-py");
-    assert_eq!(rust[2]["result"]["result"], "helloworld-test", "{rust:?}");
-    assert_eq!(rust[4]["result"]["result"], "bonjour", "{rust:?}");
-    assert_eq!(python, rust);
-}
-
 #[test]
 fn an_installed_packages_own_annex_and_start_script_are_what_its_nodes_run() {
     let config_dir = crate::support::config_tree();

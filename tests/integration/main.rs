@@ -2,6 +2,7 @@
 //! loopback with real guest components built by `cargo xtask build-guests`.
 
 mod agent;
+mod agent_conformance;
 mod conformance;
 mod conpaas;
 mod controller;

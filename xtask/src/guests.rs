@@ -1,6 +1,8 @@
 //! `cargo xtask build-guests`: build the guest workspace for `wasm32-wasip2` and collect each
 //! member's component as `<target>/components/<crate-name>.wasm`, build the guests written in
-//! other languages (`python`), then assemble the service packages that use them.
+//! other languages (a directory under `guests/` with a `guest.toml`: Python, JavaScript, C,
+//! Go), installing the toolchains they need when missing, then assemble the service packages
+//! that use them.
 
 use std::fs;
 use std::io::{ErrorKind, Read};
@@ -28,13 +30,98 @@ pub struct Component {
     pub size: u64,
 }
 
-/// Installs the toolchains the guests need, when missing: the rust target and, when there are
-/// Python guests, componentize-py.
+/// The languages of the guests with a `guest.toml`, as its `language` names them.
+const LANGUAGES: [&str; 4] = ["python", "javascript", "c", "go"];
+
+/// A guest written in another language than Rust: its `guest.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestManifest {
+    /// One of [`LANGUAGES`].
+    pub language: String,
+    /// The WIT world the guest implements (`paasm-examples:helloworld/agent`).
+    pub world: String,
+    /// The guest's own WIT directory, relative to the guest.
+    pub wit: String,
+    /// What holds the exports: the Python module, the JavaScript file, the C source file or
+    /// the Go module's name.
+    pub module: String,
+}
+
+/// A guest directory with a `guest.toml`.
+#[derive(Debug)]
+pub struct Foreign {
+    /// The directory's name, which is also the component's file stem.
+    pub name: String,
+    pub dir: PathBuf,
+    pub manifest: GuestManifest,
+}
+
+/// The guests with a `guest.toml` written in `language`, by name; fails on a manifest that
+/// does not parse or names a language paasm does not build.
+pub fn foreign(paths: &Paths, language: &str) -> Result<Vec<Foreign>> {
+    Ok(all_foreign(paths)?
+        .into_iter()
+        .filter(|guest| guest.manifest.language == language)
+        .collect())
+}
+
+fn all_foreign(paths: &Paths) -> Result<Vec<Foreign>> {
+    let root = paths.root.join("guests");
+    let mut found = Vec::new();
+    for entry in fs::read_dir(&root).with_context(|| format!("cannot read {}", root.display()))? {
+        let dir = entry?.path();
+        let manifest_path = dir.join("guest.toml");
+        if !manifest_path.is_file() {
+            continue;
+        }
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("guest directory name is not UTF-8")?
+            .to_string();
+        let text = fs::read_to_string(&manifest_path)
+            .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+        let manifest: GuestManifest = toml::from_str(&text)
+            .with_context(|| format!("invalid {}", manifest_path.display()))?;
+        if !LANGUAGES.contains(&manifest.language.as_str()) {
+            bail!(
+                "{}: language {:?} is not one paasm builds (expected one of {})",
+                manifest_path.display(),
+                manifest.language,
+                LANGUAGES.join(", ")
+            );
+        }
+        found.push(Foreign {
+            name,
+            dir,
+            manifest,
+        });
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// Installs the toolchains the guests need, when missing: the rust target and, for each
+/// language some guest is written in, its toolchain (under `<target>/toolchains/`, or Debian's
+/// packages for C).
 pub fn toolchains(paths: &Paths) -> Result<()> {
     ensure_rust_target(paths)?;
     if !crate::python::guests(paths)?.is_empty() {
         let tool = crate::python::ensure_componentize_py(paths)?;
         println!("componentize-py: {}", tool.display());
+    }
+    if !foreign(paths, "javascript")?.is_empty() {
+        let tool = crate::js::ensure_componentize_js(paths)?;
+        println!("componentize-js: {}", tool.display());
+    }
+    if !foreign(paths, "c")?.is_empty() {
+        let clang = crate::c::ensure_toolchain()?;
+        println!("clang for wasm32-wasi: {clang}");
+    }
+    if !foreign(paths, "go")?.is_empty() {
+        let go = crate::go::ensure_go(paths)?;
+        println!("go: {}", go.display());
     }
     println!("the guest toolchains are installed");
     Ok(())
@@ -87,7 +174,13 @@ pub fn build(paths: &Paths) -> Result<Vec<Component>> {
         });
     }
 
-    for (name, path) in crate::python::build(paths)? {
+    // Every manifest is checked before anything is built.
+    all_foreign(paths)?;
+    let mut built = crate::python::build(paths)?;
+    built.extend(crate::js::build(paths)?);
+    built.extend(crate::c::build(paths)?);
+    built.extend(crate::go::build(paths)?);
+    for (name, path) in built {
         check_component(&path)?;
         let size = fs::metadata(&path)
             .with_context(|| format!("cannot stat {}", path.display()))?
@@ -260,5 +353,66 @@ pub fn human_size(bytes: u64) -> String {
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{all_foreign, foreign};
+    use crate::paths::Paths;
+
+    fn guests_dir(test: &str, manifests: &[(&str, &str)]) -> Paths {
+        let root = std::env::temp_dir().join(format!("xtask-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (name, manifest) in manifests {
+            let dir = root.join("guests").join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("guest.toml"), manifest).unwrap();
+        }
+        // A cargo guest: no guest.toml, not listed.
+        std::fs::create_dir_all(root.join("guests/rusty")).unwrap();
+        Paths {
+            target: root.join("target"),
+            root,
+        }
+    }
+
+    const GO: &str =
+        "language = \"go\"\nworld = \"a:b/c\"\nwit = \"wit\"\nmodule = \"wit_component\"\n";
+
+    #[test]
+    fn guests_are_listed_by_language() {
+        let js = GO.replace("\"go\"", "\"javascript\"");
+        let paths = guests_dir("by-language", &[("b-go", GO), ("a-js", &js), ("c-go", GO)]);
+        let names = |language| -> Vec<String> {
+            foreign(&paths, language)
+                .unwrap()
+                .into_iter()
+                .map(|g| g.name)
+                .collect()
+        };
+        assert_eq!(names("go"), ["b-go", "c-go"]);
+        assert_eq!(names("javascript"), ["a-js"]);
+        assert!(names("python").is_empty());
+        std::fs::remove_dir_all(&paths.root).unwrap();
+    }
+
+    #[test]
+    fn an_unknown_language_or_field_is_named() {
+        let cobol = GO.replace("\"go\"", "\"cobol\"");
+        let paths = guests_dir("unknown-language", &[("old", &cobol)]);
+        let err = format!("{:#}", all_foreign(&paths).unwrap_err());
+        assert!(
+            err.contains("language \"cobol\" is not one paasm builds"),
+            "{err}"
+        );
+        assert!(err.contains("python, javascript, c, go"), "{err}");
+        std::fs::remove_dir_all(&paths.root).unwrap();
+
+        let typo = format!("{GO}modul = \"x\"\n");
+        let paths = guests_dir("unknown-field", &[("typo", &typo)]);
+        let err = format!("{:#}", all_foreign(&paths).unwrap_err());
+        assert!(err.contains("modul"), "{err}");
+        std::fs::remove_dir_all(&paths.root).unwrap();
     }
 }

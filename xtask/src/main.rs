@@ -11,8 +11,12 @@
 
 mod agent;
 mod bench;
+mod c;
 mod cargo;
+mod componentize;
+mod go;
 mod guests;
+mod js;
 mod paths;
 mod process;
 mod python;
@@ -41,8 +45,9 @@ struct Cli {
 enum Command {
     /// Build every guest in guests/ for wasm32-wasip2 into <target>/components
     BuildGuests,
-    /// Install only the guest toolchains that are missing (the wasm32-wasip2 rust target,
-    /// componentize-py under <target>/toolchains); idempotent
+    /// Install only the guest toolchains that are missing (the wasm32-wasip2 rust target;
+    /// componentize-py, componentize-js and Go under <target>/toolchains; clang and wasi-libc
+    /// from Debian); idempotent
     Toolchains,
     /// Build guests and the release host, then run `cargo test --release --workspace`
     Test {

@@ -14,81 +14,37 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
-use serde::Deserialize;
+use anyhow::{Context, Result};
 
 use crate::cargo::step;
+use crate::guests::GuestManifest;
 use crate::paths::Paths;
 
 /// The componentize-py release guests are built with.
 const COMPONENTIZE_PY: &str = "0.25.1";
 
-/// A non-Rust guest's manifest.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GuestManifest {
-    language: String,
-    world: String,
-    /// The guest's own WIT directory, relative to the guest.
-    wit: String,
-    /// The Python module holding the exports.
-    module: String,
-}
-
 /// The Python guests: `(name, directory)`, by name.
 pub fn guests(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(paths.root.join("guests"))? {
-        let dir = entry?.path();
-        if dir.join("guest.toml").is_file() && language(&dir)? == "python" {
-            let name = dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .context("guest directory name is not UTF-8")?
-                .to_string();
-            found.push((name, dir));
-        }
-    }
-    found.sort();
-    Ok(found)
-}
-
-/// The language a `guest.toml` names; its other fields are the business of that language's
-/// builder.
-fn language(dir: &Path) -> Result<String> {
-    #[derive(Deserialize)]
-    struct Language {
-        language: String,
-    }
-    let path = dir.join("guest.toml");
-    let text =
-        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let parsed: Language =
-        toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))?;
-    Ok(parsed.language)
-}
-
-/// Reads a Python guest's `guest.toml`.
-fn read_manifest(dir: &Path) -> Result<GuestManifest> {
-    let path = dir.join("guest.toml");
-    let text =
-        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid {}", path.display()))
+    Ok(crate::guests::foreign(paths, "python")?
+        .into_iter()
+        .map(|guest| (guest.name, guest.dir))
+        .collect())
 }
 
 /// Builds every Python guest into `<components>/<name>.wasm`; returns their paths.
 pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
-    let guests = guests(paths)?;
+    let guests = crate::guests::foreign(paths, "python")?;
     if guests.is_empty() {
         return Ok(Vec::new());
     }
     let tool = ensure_componentize_py(paths)?;
     let mut built = Vec::new();
-    for (name, dir) in guests {
-        let manifest = read_manifest(&dir)?;
-        if manifest.language != "python" {
-            bail!("{name}: language {:?} is not Python", manifest.language);
-        }
+    for crate::guests::Foreign {
+        name,
+        dir,
+        manifest,
+    } in guests
+    {
         let own_wit = dir.join(&manifest.wit);
         let own_wit = own_wit
             .canonicalize()
@@ -262,7 +218,8 @@ pub fn ensure_componentize_py(paths: &Paths) -> Result<PathBuf> {
     Ok(tool)
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+/// Copies the directory tree `from` to `to`.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
     for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
         let entry = entry?;

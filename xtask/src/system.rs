@@ -7,6 +7,9 @@
 //! configuration for: `nginx`, Apache (`apache2ctl`) and `lighttpd`; PostgreSQL for the
 //! frontend's store, Chromium and ChromeDriver for its dashboard. Package scripts are told not
 //! to start the services they install (`RUNLEVEL=1`): the tests start their own instances.
+//!
+//! Guests written in C build with Debian's `clang`, `wasi-libc`, `lld` and the compiler runtime
+//! for wasm32 ([`c_packages`]), installed the same way by `build-guests` (see `c.rs`).
 
 use std::process::Command;
 
@@ -40,18 +43,41 @@ pub fn ensure_test_commands() -> Result<()> {
     ensure(TEST_COMMANDS)
 }
 
+/// The Debian packages a C guest builds with besides `clang`: the C library, the linker
+/// (`wasm-ld`) and the compiler runtime, the runtime's named for clang's major version.
+pub struct CPackages {
+    pub libc: &'static str,
+    pub linker: String,
+    pub runtime: String,
+}
+
+/// [`CPackages`] for clang `clang_major`.
+pub fn c_packages(clang_major: &str) -> CPackages {
+    CPackages {
+        libc: "wasi-libc",
+        linker: format!("lld-{clang_major}"),
+        runtime: format!("libclang-rt-{clang_major}-dev-wasm32"),
+    }
+}
+
 fn ensure(commands: &[(&str, &str)]) -> Result<()> {
     let missing: Vec<&str> = commands
         .iter()
         .filter(|(command, _)| !on_path(command))
         .map(|(_, package)| *package)
         .collect();
+    install(&missing)
+}
+
+/// Installs Debian packages with apt-get (through `sudo -n` unless root); nothing when `missing`
+/// is empty.
+pub fn install(missing: &[&str]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
     if !on_path("apt-get") {
         bail!(
-            "missing commands for the local cloud's nodes; install the packages {} (no apt-get here)",
+            "missing packages {}: install them (no apt-get here)",
             missing.join(" ")
         );
     }
@@ -76,12 +102,13 @@ fn ensure(commands: &[(&str, &str)]) -> Result<()> {
         cmd
     };
     step("updating the package lists", &mut apt(&["update", "-q"]))?;
-    let mut install = apt(&["install", "-y", "-q", "--no-install-recommends"]);
-    install.args(&missing);
-    step(&format!("installing {}", missing.join(" ")), &mut install)
+    let mut cmd = apt(&["install", "-y", "-q", "--no-install-recommends"]);
+    cmd.args(missing);
+    step(&format!("installing {}", missing.join(" ")), &mut cmd)
 }
 
-fn on_path(command: &str) -> bool {
+/// Whether `command` is an executable file in a `PATH` directory.
+pub fn on_path(command: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(command).is_file()))
 }

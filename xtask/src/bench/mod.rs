@@ -7,6 +7,7 @@
 //! drives it with [`load`], then measures a manager's `add_nodes` ([`scaling`]) and writes
 //! BENCHMARKS.md.
 
+mod languages;
 pub mod load;
 pub mod native;
 mod report;
@@ -207,6 +208,25 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
         _ => None,
     };
 
+    // The helloworld agent in every language, in its own section (languages.rs).
+    let languages = match (&args.paasm, &args.component) {
+        (Some(paasm), Some(component)) if !bench.native_only => {
+            let inputs = languages::Inputs {
+                paasm,
+                components: component
+                    .parent()
+                    .context("the component has no directory")?,
+                work_dir: &args.work_dir,
+                connections: bench.connections,
+                warmup: Duration::from_secs(bench.warmup.max(1)),
+                duration: Duration::from_secs(bench.duration.min(5)),
+            };
+            let rows = languages::run(&runtime, &inputs)?;
+            Some(languages::markdown(&rows, &inputs))
+        }
+        _ => None,
+    };
+
     println!();
     print!("{}", report::table(&rows));
     print!("{}", report::host_cost(&rows));
@@ -217,18 +237,19 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
     if let Some(resources) = &resources {
         print!("{}", report::resources_table(resources));
     }
+    if let Some(languages) = &languages {
+        print!("{languages}");
+    }
     if let Some(path) = &args.report {
-        fs::write(
-            path,
-            report::markdown(
-                &setup,
-                &rows,
-                &call_costs,
-                scaling.as_ref(),
-                resources.as_ref(),
-            ),
-        )
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        let mut text = report::markdown(
+            &setup,
+            &rows,
+            &call_costs,
+            scaling.as_ref(),
+            resources.as_ref(),
+        );
+        text.push_str(languages.as_deref().unwrap_or_default());
+        fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
         println!("\nwrote {}", path.display());
     }
     Ok(())
