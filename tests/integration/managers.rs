@@ -75,6 +75,8 @@ pub struct ManagerSetup {
     _dir: tempfile::TempDir,
     /// The service package the manager runs.
     pub service: String,
+    /// The installed packages it finds it in (by default the ones `build-guests` assembled).
+    pub services: PathBuf,
     pub tree: PathBuf,
     pub var: PathBuf,
 }
@@ -100,6 +102,7 @@ impl ManagerSetup {
         Self {
             _dir: dir,
             service: service.to_string(),
+            services: services_dir(),
             tree,
             var,
         }
@@ -129,7 +132,7 @@ impl ManagerSetup {
             .arg("--config-dir")
             .arg(&self.tree)
             .arg("--services-dir")
-            .arg(services_dir())
+            .arg(&self.services)
             .arg("--cache-dir")
             .arg(support::cache_dir())
             .stdout(Stdio::piped())
@@ -911,4 +914,111 @@ fn the_python_manager_offers_exactly_what_the_rust_one_does() {
         json!({"bytes": 11, "first_line": "\u{fffd}\u{fffd}abc"})
     );
     assert_eq!(python, rust);
+}
+
+/// A services directory under `dir` holding one package, `controlled`: the test manager
+/// (whose methods call the controller and agents imports) with the helloworld agent.
+fn controlled_package(dir: &Path) -> PathBuf {
+    let services = dir.join("services");
+    let package = services.join("controlled");
+    std::fs::create_dir_all(&package).unwrap();
+    for name in ["test-manager", "helloworld-agent"] {
+        std::fs::copy(
+            support::component(name),
+            package.join(format!("{name}.wasm")),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        package.join("service.toml"),
+        "name = \"controlled\"\nversion = \"0.1.0\"\n\
+         [manager]\ncomponent = \"test-manager.wasm\"\n\
+         [agent]\ncomponent = \"helloworld-agent.wasm\"\nconfig = \"agent.cfg\"\n\
+         roles = [\"helloworld\"]\n",
+    )
+    .unwrap();
+    std::fs::write(package.join("agent.cfg"), "STRING_TO_GENERATE = $STRING\n").unwrap();
+    services
+}
+
+#[test]
+fn a_manager_component_creates_calls_and_deletes_nodes_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = ManagerSetup::for_service("controlled", "");
+    setup.services = controlled_package(dir.path());
+    let m = setup.start();
+    Manager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    assert_eq!(Manager::ok(m.get("clouds", None)), json!(["iaas"]));
+
+    // Nodes the component creates itself, with its own context for their configuration.
+    let grown = Manager::ok(m.post("grow", json!({"count": 2, "greeting": "bonjour"})));
+    let ids: Vec<String> = grown
+        .as_array()
+        .unwrap_or_else(|| panic!("{grown}"))
+        .iter()
+        .map(|id| id.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["iaas1", "iaas2"]);
+    assert_eq!(node_ids(&Manager::ok(m.get("list_nodes", None))), ids);
+    assert_eq!(Manager::ok(m.get("nodes", None)), json!(ids));
+    for id in &ids {
+        let started = Manager::ok(m.post(
+            "tell",
+            json!({"node": id, "method": "startup", "params": "{}"}),
+        ));
+        assert_eq!(started, "{}", "{id}");
+        let greeting = Manager::ok(m.get(
+            "ask",
+            Some(&json!({"node": id, "method": "get_helloworld"})),
+        ));
+        assert_eq!(greeting, r#"{"result":"bonjour"}"#, "{id}");
+    }
+    // An agent's own error, and a node that is not the service's, come back as errors.
+    let unknown = m.get(
+        "ask",
+        Some(&json!({"node": "iaas1", "method": "get_nothing"})),
+    );
+    assert!(
+        unknown["error"].as_str().unwrap().contains("get_nothing"),
+        "{unknown}"
+    );
+    let stranger = m.get(
+        "ask",
+        Some(&json!({"node": "iaas9", "method": "get_helloworld"})),
+    );
+    assert!(
+        stranger["error"].as_str().unwrap().contains("iaas9"),
+        "{stranger}"
+    );
+
+    // Deleting through the component: the node's processes go, the other stays.
+    Manager::ok(m.post("shrink", json!({"ids": ["iaas1"]})));
+    assert_eq!(Manager::ok(m.get("nodes", None)), json!(["iaas2"]));
+    assert!(
+        processes_mentioning(&m.setup.node_dir("1")).is_empty(),
+        "the deleted node's processes are gone"
+    );
+    assert!(!processes_mentioning(&m.setup.node_dir("2")).is_empty());
+    let refused = m.post("shrink", json!({"ids": ["iaas7"]}));
+    assert!(
+        refused["error"].as_str().unwrap().contains("iaas7"),
+        "{refused}"
+    );
+    let nowhere = m.post(
+        "grow",
+        json!({"count": 1, "cloud": "mars", "greeting": "x"}),
+    );
+    assert!(
+        nowhere["error"].as_str().unwrap().contains("mars"),
+        "{nowhere}"
+    );
+    assert_eq!(Manager::ok(m.get("nodes", None)), json!(["iaas2"]));
+
+    Manager::ok(m.post("shutdown", json!({})));
+    assert_eq!(m.settle(), "STOPPED");
+    assert!(
+        processes_mentioning(&m.setup.nodes_dir()).is_empty(),
+        "no agent left behind"
+    );
 }
