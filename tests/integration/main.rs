@@ -12,6 +12,7 @@ mod jsonrpc2;
 mod managers;
 mod pg;
 mod providers;
+mod registry;
 mod resources;
 mod store;
 mod support;
