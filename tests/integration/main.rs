@@ -13,6 +13,7 @@ mod jsonrpc2;
 mod managers;
 mod pg;
 mod providers;
+mod registry;
 mod resources;
 mod sandbox;
 mod store;

@@ -5,8 +5,9 @@
 //! from its manager (as the seed's setup fetched the code tarball with wget), and `bash`,
 //! which runs it. The tests also need the real web servers the hosting providers write
 //! configuration for: `nginx`, Apache (`apache2ctl`) and `lighttpd`; PostgreSQL for the
-//! frontend's store, Chromium and ChromeDriver for its dashboard. Package scripts are told not
-//! to start the services they install (`RUNLEVEL=1`): the tests start their own instances.
+//! frontend's store, Chromium and ChromeDriver for its dashboard, and an OCI registry for
+//! published packages. Package scripts are told not to start the services they install
+//! (`RUNLEVEL=1`): the tests start their own instances.
 //!
 //! Guests written in C build with Debian's `clang`, `wasi-libc`, `lld` and the compiler runtime
 //! for wasm32 ([`c_packages`]), installed the same way by `build-guests` (see `c.rs`).
@@ -30,6 +31,10 @@ const TEST_COMMANDS: &[(&str, &str)] = &[
     ("pg_ctlcluster", "postgresql"),
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
+    // Packages are published to and installed from a real OCI registry (the CNCF
+    // distribution registry); its htpasswd file is written with Apache's `htpasswd -B`.
+    ("docker-registry", "docker-registry"),
+    ("htpasswd", "apache2-utils"),
 ];
 
 /// Installs the packages of the node commands that are missing.

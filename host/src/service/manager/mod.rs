@@ -482,8 +482,8 @@ pub fn load(ini: IniConfig, options: &ManagerOptions) -> Result<LoadedManager> {
     billing::spawn(&manager);
 
     let component = &manager.package.manager.component;
-    let bytes = std::fs::read(component)
-        .with_context(|| format!("cannot read component {}", component.display()))?;
+    // What runs and what agents fetch is checked against the installed package's manifest.
+    let bytes = manager.package.manager.read_verified("manager")?;
     let name = format!("{}-manager", manager.package.name);
     let state = StateStore::open(&manager.settings.state_db, &name)?;
     let mut host = PlatformHost::new(name.clone(), Arc::new(ini), state);
@@ -500,12 +500,7 @@ pub fn load(ini: IniConfig, options: &ManagerOptions) -> Result<LoadedManager> {
     let guest = Arc::new(guest);
     let _ = manager.guest.set(guest.clone());
 
-    let agent_bytes = std::fs::read(&manager.package.agent.component).with_context(|| {
-        format!(
-            "cannot read component {}",
-            manager.package.agent.component.display()
-        )
-    })?;
+    let agent_bytes = manager.package.agent.read_verified("agent")?;
     let exe = std::env::current_exe().context("cannot find the paasm binary")?;
     let files = [
         (
