@@ -369,7 +369,7 @@ mod tests {
         let err = parse_reference("127.0.0.1:5000/acme/hello@sha256:abc")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("digest"), "{err}");
+        assert!(err.contains("@sha256:DIGEST"), "{err}");
         assert!(is_loopback("127.0.0.1:5000"));
         assert!(is_loopback("localhost"));
         assert!(is_loopback("[::1]:5000"));
