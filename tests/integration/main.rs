@@ -2,14 +2,17 @@
 //! loopback with real guest components built by `cargo xtask build-guests`.
 
 mod agent;
+mod clouds;
 mod conformance;
 mod conpaas;
 mod controller;
 mod dashboard;
+mod ec2;
 mod faults;
 mod frontend;
 mod jsonrpc2;
 mod managers;
+mod opennebula;
 mod pg;
 mod providers;
 mod resources;

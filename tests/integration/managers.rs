@@ -20,7 +20,7 @@ use crate::support::{self, paasm_bin};
 const SETTLE: Duration = Duration::from_secs(120);
 
 /// The configuration tree of the repository.
-fn config_tree() -> PathBuf {
+pub fn config_tree() -> PathBuf {
     std::env::var_os("PAASM_CONFIG_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../config"))

@@ -13,6 +13,7 @@ mod agent;
 mod bench;
 mod cargo;
 mod guests;
+mod moto;
 mod paths;
 mod process;
 mod python;

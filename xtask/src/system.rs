@@ -5,8 +5,10 @@
 //! from its manager (as the seed's setup fetched the code tarball with wget), and `bash`,
 //! which runs it. The tests also need the real web servers the hosting providers write
 //! configuration for: `nginx` and Apache (`apache2ctl`), PostgreSQL for the frontend's store,
-//! Chromium and ChromeDriver for its dashboard. Package scripts are told not to
-//! start the services they install (`RUNLEVEL=1`): the tests start their own instances.
+//! Chromium and ChromeDriver for its dashboard, iproute2 for the netns cloud's namespaces and
+//! python3 (with venv) for moto, the EC2 server the ec2 driver is tested against. Package
+//! scripts are told not to start the services they install (`RUNLEVEL=1`): the tests start
+//! their own instances.
 
 use std::process::Command;
 
@@ -26,6 +28,10 @@ const TEST_COMMANDS: &[(&str, &str)] = &[
     ("pg_ctlcluster", "postgresql"),
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
+    // The netns cloud (and the ec2 tests' hypervisor) builds nodes with ip: namespaces, veth
+    // pairs, a bridge; moto, the EC2 server the ec2 driver is tested against, is a Python venv.
+    ("ip", "iproute2"),
+    ("python3", "python3-venv"),
 ];
 
 /// Installs the packages of the node commands that are missing.
