@@ -2,9 +2,10 @@
 //! under the `fresh` policy, and a call on a warm instance under `reuse`.
 //!
 //! `cargo xtask bench` runs it against the helloworld agent and puts the figures beside the HTTP
-//! results; by hand: `call_cost COMPONENT.wasm [CALLS]`. It calls `startup` once, then
+//! results; by hand: `call_cost COMPONENT.wasm [CALLS] [POLICY]`. It calls `startup` once, then
 //! `get-helloworld` CALLS times per policy on one thread, and prints `fresh <us>` and
-//! `reuse <us>`, the mean wall time per call in microseconds.
+//! `reuse <us>`, the mean wall time per call in microseconds. POLICY (`fresh` or `reuse`)
+//! measures only that one, for profiling a single path (e.g. under callgrind).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,11 +20,18 @@ async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let path = args
         .next()
-        .context("usage: call_cost COMPONENT.wasm [CALLS]")?;
+        .context("usage: call_cost COMPONENT.wasm [CALLS] [POLICY]")?;
     let calls: u32 = match args.next() {
         Some(n) => n.parse().context("CALLS must be a whole number")?,
         None => 20_000,
     };
+    let only = args.next();
+    if let Some(only) = &only
+        && only != "fresh"
+        && only != "reuse"
+    {
+        bail!("POLICY must be fresh or reuse, not {only:?}");
+    }
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
     let runtime = Runtime::new(&RuntimeOptions {
         cache_dir: None,
@@ -44,6 +52,9 @@ async fn main() -> Result<()> {
             },
         ),
     ] {
+        if only.as_deref().is_some_and(|only| only != label) {
+            continue;
+        }
         let guest = runtime.load(
             "call-cost",
             &bytes,

@@ -8,6 +8,7 @@
 //! - [`engine`]: wasmtime, the component cache, stores, limits; the only user of `bindgen!`.
 //! - [`frontend`]: users, credits, the catalogue, the dashboard; starts managers.
 //! - [`iaas`]: contextualization of the nodes a service runs on.
+//! - [`oci`]: packages in OCI registries: push, pull, signatures, the trust policy.
 //! - [`platform`]: the host side of the `paasm:platform` imports.
 //! - [`rpc`]: the HTTP server, the ConPaaS and JSON-RPC 2.0 dialects, typed methods from WIT.
 //! - [`service`]: the roles a node runs (agent now; manager next).
@@ -17,6 +18,7 @@ pub mod config;
 pub mod engine;
 pub mod frontend;
 pub mod iaas;
+pub mod oci;
 pub mod platform;
 pub mod resources;
 pub mod rpc;

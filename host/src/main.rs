@@ -171,6 +171,10 @@ enum Command {
         /// Days an API token from `paasm login` stays valid.
         #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
         token_days: u64,
+        /// The trust policy: services are created only from packages it admits
+        /// [default: $PAASM_TRUST_POLICY, else none].
+        #[arg(long, value_name = "FILE")]
+        trust_policy: Option<PathBuf>,
     },
     /// Log in to a frontend: the token is saved for the other commands (never the password).
     Login {
@@ -193,6 +197,16 @@ enum Command {
         command: UserCmd,
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Service packages and resource providers in OCI registries: push, pull, sign, verify.
+    Package {
+        #[command(subcommand)]
+        command: PackageCmd,
+    },
+    /// Publisher keys for signing packages.
+    Key {
+        #[command(subcommand)]
+        command: KeyCmd,
     },
     /// Services: the catalogue, creating, following and changing services through a frontend.
     Service {
@@ -279,6 +293,104 @@ impl ClientArgs {
     }
 }
 
+/// How to reach an OCI registry.
+#[derive(clap::Args, Clone)]
+struct RegistryArgs {
+    /// The registry user [default: the docker config file's auths for the registry].
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the registry password from standard input (with --username).
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+    /// Speak plain HTTP to the registry even off loopback.
+    #[arg(long)]
+    insecure: bool,
+    /// Trust this CA certificate (PEM) for the registry's HTTPS.
+    #[arg(long, value_name = "FILE")]
+    registry_ca: Vec<PathBuf>,
+}
+
+impl RegistryArgs {
+    fn registry(&self) -> Result<paasm::oci::Registry> {
+        let credentials = match &self.username {
+            Some(user) => {
+                let mut password = String::new();
+                std::io::stdin()
+                    .read_line(&mut password)
+                    .context("cannot read the registry password from standard input")?;
+                Some((
+                    user.clone(),
+                    password.trim_end_matches(['\r', '\n']).to_string(),
+                ))
+            }
+            None => None,
+        };
+        Ok(paasm::oci::Registry {
+            credentials,
+            insecure: self.insecure,
+            ca_files: self.registry_ca.clone(),
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum PackageCmd {
+    /// Publish a service package (a directory with service.toml) or a resource provider (a
+    /// directory of components) to an OCI registry.
+    Push {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// HOST[:PORT]/REPOSITORY[:TAG]
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Fetch a package into a new directory (every blob checked against its digest).
+    Pull {
+        /// HOST[:PORT]/REPOSITORY[:TAG] or HOST[:PORT]/REPOSITORY@sha256:DIGEST
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Sign a package's manifest digest; the signature is stored in the registry beside it.
+    Sign {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The publisher's private key (from `paasm key generate`).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Check a package's signature against public keys or a trust policy.
+    #[command(group(clap::ArgGroup::new("trust").required(true).args(["key", "trust_policy"])))]
+    Verify {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// A trusted public key (repeatable).
+        #[arg(long, value_name = "FILE")]
+        key: Vec<PathBuf>,
+        /// The trust policy naming the keys trusted per registry or repository.
+        #[arg(long, value_name = "FILE")]
+        trust_policy: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Make a publisher key pair: PREFIX.key (private) and PREFIX.pub; prints the key id.
+    Generate {
+        #[arg(value_name = "PREFIX")]
+        prefix: PathBuf,
+    },
+}
+
 #[derive(Subcommand)]
 enum UserCmd {
     /// Create a user (the first user of a frontend needs no login and becomes an administrator).
@@ -310,10 +422,17 @@ enum ServiceCmd {
     /// The installed service types.
     Catalogue,
     /// Install a service package into the services directory a frontend serves (after
-    /// checking that its components load and match the digests in its manifest).
+    /// checking that its components load and match the digests in its manifest); from a
+    /// registry (oci://REF), only what the trust policy admits.
     Install {
-        /// The package directory (with service.toml).
-        path: PathBuf,
+        /// The package directory (with service.toml), or oci://HOST[:PORT]/REPOSITORY[:TAG|@DIGEST].
+        #[arg(value_name = "DIR|oci://REF")]
+        path: String,
+        /// The trust policy for packages from registries [default: $PAASM_TRUST_POLICY].
+        #[arg(long, value_name = "FILE")]
+        trust_policy: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
         /// The installed service packages [default: $PAASM_SERVICES_DIR, ./services, or
         /// target/services in a checkout].
         #[arg(long, value_name = "DIR")]
@@ -473,10 +592,15 @@ fn main() -> ExitCode {
             public_url,
             open_registration,
             token_days,
+            trust_policy,
         } => {
             if let Err(code) = start_logging(Some(&var_dir.join("frontend.log"))) {
                 return code;
             }
+            let trust_policy = match read_policy(trust_policy) {
+                Ok(policy) => policy,
+                Err(e) => return exit(Err(e)),
+            };
             let var = std::path::absolute(&var_dir).unwrap_or(var_dir);
             let absolute = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
             let mut options = paasm::frontend::FrontendOptions::new(
@@ -496,6 +620,7 @@ fn main() -> ExitCode {
             options.public_url = public_url;
             options.open_registration = open_registration;
             options.token_lifetime = std::time::Duration::from_secs(token_days * 24 * 3600);
+            options.trust_policy = trust_policy;
             exit(runtime().and_then(|rt| rt.block_on(paasm::frontend::server::run(options))))
         }
         Command::Login {
@@ -528,6 +653,14 @@ fn main() -> ExitCode {
             client_exit(paasm::cli::frontend::user(&client.common(), command))
         }
         Command::Service { command, client } => service_command(command, &client),
+        Command::Package { command } => client_exit(package_command(command)),
+        Command::Key {
+            command: KeyCmd::Generate { prefix },
+        } => client_exit(async move {
+            let id = paasm::oci::sign::generate(&prefix)?;
+            println!("{id}");
+            Ok(())
+        }),
         Command::Call {
             server,
             method,
@@ -606,11 +739,159 @@ fn client_exit(command: impl Future<Output = Result<()>>) -> ExitCode {
     }
 }
 
+/// The trust policy of `--trust-policy`, else `$PAASM_TRUST_POLICY`, else none (nothing
+/// checked).
+fn read_policy(path: Option<PathBuf>) -> Result<paasm::oci::policy::Policy> {
+    match path.or_else(|| std::env::var_os("PAASM_TRUST_POLICY").map(PathBuf::from)) {
+        Some(path) => Ok(paasm::oci::policy::Policy::read(&path)?),
+        None => Ok(paasm::oci::policy::Policy::default()),
+    }
+}
+
+/// A spinner on stderr while a registry operation runs (hidden when stderr is no terminal).
+fn progress(message: &str) -> indicatif::ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    bar
+}
+
+async fn package_command(command: PackageCmd) -> Result<()> {
+    use paasm::oci::{artifact, parse_reference, sign};
+    match command {
+        PackageCmd::Push {
+            dir,
+            reference,
+            registry,
+        } => {
+            let at = parse_reference(&reference)?;
+            let session = registry.registry()?.session(&at)?;
+            let spinner = progress(&format!("pushing {} to {reference}", dir.display()));
+            let pushed = artifact::push(&session, &dir, &at).await;
+            spinner.finish_and_clear();
+            let pushed = pushed.with_context(|| format!("cannot push {}", dir.display()))?;
+            println!(
+                "pushed {} {} ({:?}, {} files) to {}@{}",
+                pushed.config.name,
+                pushed.config.version,
+                pushed.config.kind,
+                pushed.config.files.len(),
+                paasm::oci::repository_of(&at),
+                pushed.digest
+            );
+        }
+        PackageCmd::Pull {
+            reference,
+            dir,
+            registry,
+        } => {
+            let at = parse_reference(&reference)?;
+            let session = registry.registry()?.session(&at)?;
+            let spinner = progress(&format!("pulling {reference}"));
+            let result = async {
+                let resolved = artifact::resolve(&session, &at).await?;
+                let config = artifact::pull_into(&session, &resolved, &dir).await?;
+                Ok::<_, paasm::oci::OciError>((resolved, config))
+            }
+            .await;
+            spinner.finish_and_clear();
+            let (resolved, config) = result.with_context(|| format!("cannot pull {reference}"))?;
+            println!(
+                "pulled {} {} ({}) into {}",
+                config.name,
+                config.version,
+                resolved.digest,
+                dir.display()
+            );
+        }
+        PackageCmd::Sign {
+            reference,
+            key,
+            registry,
+        } => {
+            let signing = sign::read_signing_key(&key)?;
+            let at = parse_reference(&reference)?;
+            let session = registry.registry()?.session(&at)?;
+            let result = async {
+                let resolved = artifact::resolve(&session, &at).await?;
+                let signature = sign::sign(&session, &resolved, &signing).await?;
+                Ok::<_, paasm::oci::OciError>((resolved, signature))
+            }
+            .await;
+            let (resolved, signature) =
+                result.with_context(|| format!("cannot sign {reference}"))?;
+            println!(
+                "signed {}@{} with {} (signature {signature})",
+                paasm::oci::repository_of(&at),
+                resolved.digest,
+                sign::PublicKey::read(&key)?.id
+            );
+        }
+        PackageCmd::Verify {
+            reference,
+            key,
+            trust_policy,
+            registry,
+        } => {
+            let at = parse_reference(&reference)?;
+            let session = registry.registry()?.session(&at)?;
+            let policy = match trust_policy {
+                // Verifying checks the signature whatever the policy's mode.
+                Some(path) => paasm::oci::policy::Policy {
+                    mode: paasm::oci::policy::Mode::RequireSigned,
+                    ..paasm::oci::policy::Policy::read(&path)?
+                },
+                None => paasm::oci::policy::Policy {
+                    mode: paasm::oci::policy::Mode::RequireSigned,
+                    scopes: vec![paasm::oci::policy::Scope {
+                        scope: paasm::oci::repository_of(&at),
+                        keys: key
+                            .iter()
+                            .map(|k| sign::PublicKey::read(k))
+                            .collect::<Result<_, _>>()?,
+                    }],
+                },
+            };
+            let result = async {
+                let resolved = artifact::resolve(&session, &at).await?;
+                let verdict = paasm::oci::check_policy(&session, &resolved, &policy).await?;
+                Ok::<_, paasm::oci::OciError>((resolved, verdict))
+            }
+            .await;
+            let (resolved, verdict) =
+                result.with_context(|| format!("cannot verify {reference}"))?;
+            if let Some(warning) = verdict.warning {
+                eprintln!("warning: {warning}");
+            }
+            match verdict.signer {
+                Some(id) => println!(
+                    "{}@{} is signed by {id}",
+                    paasm::oci::repository_of(&at),
+                    resolved.digest
+                ),
+                None => println!(
+                    "{}@{} is not checked: the trust policy's mode is {}",
+                    paasm::oci::repository_of(&at),
+                    resolved.digest,
+                    policy.mode
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
 fn service_command(command: ServiceCmd, client: &ClientArgs) -> ExitCode {
     use paasm::cli::frontend::ServiceCommand as S;
     let command = match command {
         ServiceCmd::Install {
             path,
+            trust_policy,
+            registry,
             services_dir,
             cache_dir,
         } => {
@@ -620,8 +901,40 @@ fn service_command(command: ServiceCmd, client: &ClientArgs) -> ExitCode {
                     cache_dir: cache_dir.or_else(default_cache_dir),
                     ..RuntimeOptions::default()
                 })?;
-                let package = paasm::service::package::install(&path, &services, &runtime)
-                    .with_context(|| format!("cannot install {}", path.display()))?;
+                let package = if path.starts_with("oci://") {
+                    let policy = read_policy(trust_policy)?;
+                    let reference = paasm::oci::parse_reference(&path)?;
+                    let spinner = progress(&format!("installing {path}"));
+                    let result = paasm::oci::install(
+                        &registry.registry()?,
+                        &reference,
+                        &policy,
+                        &services,
+                        &runtime,
+                    )
+                    .await;
+                    spinner.finish_and_clear();
+                    let (package, verdict) =
+                        result.with_context(|| format!("cannot install {path}"))?;
+                    if let Some(warning) = verdict.warning {
+                        eprintln!(
+                            "warning: {warning} (installed anyway: the trust policy's mode is warn)"
+                        );
+                    }
+                    if let Some(origin) = package.origin() {
+                        println!(
+                            "{} {}, signed by {}",
+                            origin.reference,
+                            origin.digest,
+                            origin.signer.as_deref().unwrap_or("nobody")
+                        );
+                    }
+                    package
+                } else {
+                    let path = PathBuf::from(&path);
+                    paasm::service::package::install(&path, &services, &runtime, None)
+                        .with_context(|| format!("cannot install {}", path.display()))?
+                };
                 println!(
                     "installed {} {} into {}",
                     package.name,

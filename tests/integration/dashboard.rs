@@ -155,6 +155,11 @@ async fn walk(client: &Client, url: &str) -> Result<i64, String> {
         t == "50"
     })
     .await?;
+    // The catalogue says where each package came from (this one: no registry, no signer).
+    wait_text(client, "#origin-helloworld", "the package's origin", |t| {
+        t.contains("installed from a directory")
+    })
+    .await?;
 
     click(client, "#create-helloworld").await?;
     wait_text(client, "#state-1", "the new service's state", |t| {

@@ -3,16 +3,20 @@
 
 mod agent;
 mod agent_conformance;
+mod clouds;
 mod conformance;
 mod conpaas;
 mod controller;
 mod dashboard;
+mod ec2;
 mod faults;
 mod frontend;
 mod jsonrpc2;
 mod managers;
+mod opennebula;
 mod pg;
 mod providers;
+mod registry;
 mod resources;
 mod sandbox;
 mod store;

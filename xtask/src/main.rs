@@ -17,6 +17,7 @@ mod componentize;
 mod go;
 mod guests;
 mod js;
+mod moto;
 mod paths;
 mod process;
 mod python;

@@ -5,8 +5,10 @@
 //! from its manager (as the seed's setup fetched the code tarball with wget), and `bash`,
 //! which runs it. The tests also need the real web servers the hosting providers write
 //! configuration for: `nginx`, Apache (`apache2ctl`) and `lighttpd`; PostgreSQL for the
-//! frontend's store, Chromium and ChromeDriver for its dashboard. Package scripts are told not
-//! to start the services they install (`RUNLEVEL=1`): the tests start their own instances.
+//! frontend's store, Chromium and ChromeDriver for its dashboard, an OCI registry for
+//! published packages, iproute2 for the netns cloud's namespaces and python3 (with venv) for
+//! moto, the EC2 server the ec2 driver is tested against. Package scripts are told not to
+//! start the services they install (`RUNLEVEL=1`): the tests start their own instances.
 //!
 //! Guests written in C build with Debian's `clang`, `wasi-libc`, `lld` and the compiler runtime
 //! for wasm32 ([`c_packages`]), installed the same way by `build-guests` (see `c.rs`).
@@ -30,6 +32,14 @@ const TEST_COMMANDS: &[(&str, &str)] = &[
     ("pg_ctlcluster", "postgresql"),
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
+    // Packages are published to and installed from a real OCI registry (the CNCF
+    // distribution registry); its htpasswd file is written with Apache's `htpasswd -B`.
+    ("docker-registry", "docker-registry"),
+    ("htpasswd", "apache2-utils"),
+    // The netns cloud (and the ec2 tests' hypervisor) builds nodes with ip: namespaces, veth
+    // pairs, a bridge; moto, the EC2 server the ec2 driver is tested against, is a Python venv.
+    ("ip", "iproute2"),
+    ("python3", "python3-venv"),
 ];
 
 /// Installs the packages of the node commands that are missing.

@@ -12,6 +12,7 @@ use crate::paths::Paths;
 pub fn run(paths: &Paths, extra: &[String]) -> Result<i32> {
     guests::build(paths)?;
     crate::system::ensure_test_commands()?;
+    let moto_server = crate::moto::ensure_moto_server(paths)?;
     cargo::build_workspace(paths)?;
 
     let mut cmd = cargo::cargo(paths);
@@ -20,7 +21,8 @@ pub fn run(paths: &Paths, extra: &[String]) -> Result<i32> {
         .env("PAASM_BIN", paths.paasm_bin())
         .env("PAASM_COMPONENTS", paths.components())
         .env("PAASM_SERVICES_DIR", paths.services())
-        .env("PAASM_CONFIG_DIR", paths.config_tree());
+        .env("PAASM_CONFIG_DIR", paths.config_tree())
+        .env("PAASM_MOTO_SERVER", &moto_server);
     eprintln!("    PAASM_BIN={}", paths.paasm_bin().display());
     eprintln!("    PAASM_COMPONENTS={}", paths.components().display());
     eprintln!("    PAASM_SERVICES_DIR={}", paths.services().display());

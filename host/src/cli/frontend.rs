@@ -410,12 +410,23 @@ pub async fn service(common: &Common, command: ServiceCommand) -> Result<bool> {
         ServiceCommand::Catalogue => {
             let entries = client.call("catalogue", json!({})).await?;
             print(common, &entries, || {
-                let mut out = format!("{:<16} {:<10} DESCRIPTION", "NAME", "VERSION");
+                let mut out = format!(
+                    "{:<16} {:<10} {:<20} {:<20} DESCRIPTION",
+                    "NAME", "VERSION", "DIGEST", "SIGNER"
+                );
+                // Digests and key ids are long: the first 12 hex digits name them here
+                // (`--json` gives them whole).
+                let short = |v: &Value| match v.as_str() {
+                    Some(d) => d.chars().take(19).collect::<String>(),
+                    None => "-".into(),
+                };
                 for e in entries.as_array().into_iter().flatten() {
                     out.push_str(&format!(
-                        "\n{:<16} {:<10} {}",
+                        "\n{:<16} {:<10} {:<20} {:<20} {}",
                         e["name"].as_str().unwrap_or(""),
                         e["version"].as_str().unwrap_or(""),
+                        short(&e["digest"]),
+                        short(&e["signer"]),
                         e["description"].as_str().unwrap_or("")
                     ));
                 }

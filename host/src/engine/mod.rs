@@ -226,6 +226,9 @@ fn engine_config(options: &RuntimeOptions, pooling: bool) -> Config {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
+    // Guests use the synchronous component ABI (WASI 0.2); without the component model's
+    // concurrency machinery every store is cheaper to create, call into and drop.
+    config.concurrency_support(false);
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         let instances = options.max_instances;

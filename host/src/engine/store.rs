@@ -2,7 +2,9 @@
 //!
 //! [`StoreState`] bundles the WASI context (no network, stdout and stderr captured in memory,
 //! no filesystem but the directories the operator granted), the `paasm:platform` context and
-//! the memory limiter. [`MemoryLimiter`] caps the whole guest: the sum of all its linear
+//! the memory limiter. The WASI context is built when the guest first uses WASI: most calls
+//! never do, and a fresh store per call should not pay for seeding its random generators and
+//! setting up its captures. [`MemoryLimiter`] caps the whole guest: the sum of all its linear
 //! memories, not each one separately as wasmtime's `StoreLimits` would.
 
 use std::time::Instant;
@@ -70,23 +72,29 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// The data of one guest store.
 pub(crate) struct StoreState {
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call (in `WasiView::ctx`); `None` until then.
+    wasi: Option<Wasi>,
     table: ResourceTable,
     platform: PlatformCtx,
     pub(crate) limiter: MemoryLimiter,
     /// When the current call must end.
     pub(crate) deadline: Instant,
+}
+
+/// The WASI context of a store and the captures behind its stdout and stderr.
+struct Wasi {
+    ctx: WasiCtx,
     stdout: OutputCapture,
     stderr: OutputCapture,
 }
 
-impl StoreState {
-    pub(crate) fn new(platform: PlatformCtx, memory_cap: usize, deadline: Instant) -> Self {
+impl Wasi {
+    fn new(grants: &[std::path::PathBuf]) -> Self {
         let stdout = OutputCapture::default();
         let stderr = OutputCapture::default();
         let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
         builder.stdout(stdout.clone()).stderr(stderr.clone());
-        for dir in platform.grants() {
+        for dir in grants {
             let guest_path = dir.to_string_lossy();
             if let Err(e) =
                 builder.preopened_dir(dir, &*guest_path, wasmtime_wasi::FsPerms::ReadWrite)
@@ -95,15 +103,22 @@ impl StoreState {
                 tracing::error!("cannot grant {} to the guest: {e:#}", dir.display());
             }
         }
-        let wasi = builder.build();
         Self {
-            wasi,
+            ctx: builder.build(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl StoreState {
+    pub(crate) fn new(platform: PlatformCtx, memory_cap: usize, deadline: Instant) -> Self {
+        Self {
+            wasi: None,
             table: ResourceTable::new(),
             platform,
             limiter: MemoryLimiter::new(memory_cap),
             deadline,
-            stdout,
-            stderr,
         }
     }
 
@@ -116,10 +131,14 @@ impl StoreState {
     /// What the guest wrote to stdout and stderr since the last time this was asked, with
     /// the sensitive values it was given masked.
     pub(crate) fn take_output(&mut self) -> (String, String) {
-        (
-            self.platform.mask(self.stdout.take()),
-            self.platform.mask(self.stderr.take()),
-        )
+        match &self.wasi {
+            Some(wasi) => (
+                self.platform.mask(wasi.stdout.take()),
+                self.platform.mask(wasi.stderr.take()),
+            ),
+            // No WASI call, so nothing was written.
+            None => (String::new(), String::new()),
+        }
     }
 
     /// Gets the store ready for another call on the same instance.
@@ -132,8 +151,10 @@ impl StoreState {
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let grants = self.platform.grants();
+        let wasi = self.wasi.get_or_insert_with(|| Wasi::new(grants));
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut wasi.ctx,
             table: &mut self.table,
         }
     }

@@ -51,6 +51,8 @@ pub struct FrontendOptions {
     /// Anyone may create an account (the original's register form); otherwise only admins
     /// create users (and anyone creates the first one, which becomes an admin).
     pub open_registration: bool,
+    /// Which installed packages may be used to create services (their origin and signer).
+    pub trust_policy: crate::oci::policy::Policy,
 }
 
 impl FrontendOptions {
@@ -71,6 +73,7 @@ impl FrontendOptions {
             public_url: None,
             token_lifetime: Duration::from_secs(30 * 24 * 3600),
             open_registration: false,
+            trust_policy: crate::oci::policy::Policy::default(),
         }
     }
 }

@@ -312,6 +312,10 @@ impl Frontend {
     ) -> Result<ServiceView, ApiError> {
         let package = ServicePackage::find(&self.options.services_dir, service_type)
             .map_err(|e| ApiError::param("type", e.to_string()))?;
+        self.options
+            .trust_policy
+            .admits(&package.name, package.origin().as_ref())
+            .map_err(|e| ApiError::param("type", e))?;
         let cloud = match cloud {
             Some(c) if self.clouds.contains_key(c) => c.to_string(),
             Some(c) => {

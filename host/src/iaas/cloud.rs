@@ -47,9 +47,26 @@ pub trait Cloud: Send + Sync {
     /// Starts `count` instances, each booting from `script`.
     fn new_instances(&self, count: usize, script: &str) -> Result<Vec<Instance>, CloudError>;
 
+    /// [`Cloud::new_instances`] for nodes of `role`, for clouds that label their machines.
+    fn new_instances_as(
+        &self,
+        count: usize,
+        script: &str,
+        role: &str,
+    ) -> Result<Vec<Instance>, CloudError> {
+        let _ = role;
+        self.new_instances(count, script)
+    }
+
     /// Stops an instance and everything running on it.
     fn kill_instance(&self, vmid: &str) -> Result<(), CloudError>;
 
     /// The instances this driver started that still exist.
     fn list_vms(&self) -> Result<Vec<Instance>, CloudError>;
+
+    /// The address this machine has on the cloud's own network, when its nodes reach the
+    /// manager there rather than at the manager's configured address (`MY_IP`, `BOOTSTRAP`).
+    fn gateway(&self) -> Option<String> {
+        None
+    }
 }

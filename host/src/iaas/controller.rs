@@ -90,6 +90,16 @@ impl Controller {
         self.clouds.keys().cloned().collect()
     }
 
+    /// The address nodes of `cloud` reach this machine at, when it is not the manager's own.
+    pub fn gateway(&self, cloud: &str) -> Option<String> {
+        self.clouds.get(cloud).and_then(|c| c.gateway())
+    }
+
+    /// The driver of cloud `name`.
+    pub fn cloud_arc(&self, name: &str) -> Option<Arc<dyn Cloud>> {
+        self.clouds.get(name).cloned()
+    }
+
     fn cloud(&self, name: &str) -> Result<Arc<dyn Cloud>, ControllerError> {
         self.clouds
             .get(name)
@@ -108,6 +118,17 @@ impl Controller {
         cloud_name: &str,
         script: &str,
     ) -> Result<Vec<ServiceNode>, ControllerError> {
+        self.create_nodes_as(count, cloud_name, script, "").await
+    }
+
+    /// [`Controller::create_nodes`] for nodes of `role` (clouds that label machines name it).
+    pub async fn create_nodes_as(
+        &self,
+        count: usize,
+        cloud_name: &str,
+        script: &str,
+        role: &str,
+    ) -> Result<Vec<ServiceNode>, ControllerError> {
         let cloud = self.cloud(cloud_name)?;
         let mut ready: Vec<ServiceNode> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
@@ -116,8 +137,8 @@ impl Controller {
             attempts += 1;
             let wanted = count - ready.len();
             let instances = {
-                let (cloud, script) = (cloud.clone(), script.to_string());
-                tokio::task::spawn_blocking(move || cloud.new_instances(wanted, &script))
+                let (cloud, script, role) = (cloud.clone(), script.to_string(), role.to_string());
+                tokio::task::spawn_blocking(move || cloud.new_instances_as(wanted, &script, &role))
                     .await
                     .map_err(|e| CloudError {
                         cloud: cloud_name.to_string(),

@@ -283,7 +283,12 @@ impl Dispatcher {
             .guest
             .as_ref()
             .ok_or_else(|| CallError::Internal("no component serves this method".into()))?;
-        let results = guest.call(&m.func, &args).await.map_err(CallError::Guest)?;
+        // Boxed: a guest call's future holds wasmtime's instantiation and call futures, and
+        // unboxed it would be copied into every enclosing future (dialect, route, connection)
+        // on every request.
+        let results = Box::pin(guest.call(&m.func, &args))
+            .await
+            .map_err(CallError::Guest)?;
         reply(m, results)
     }
 

@@ -85,7 +85,24 @@ impl ParamError {
 
 /// The JSON spelling of a WIT name: snake_case.
 pub fn json_name(wit_name: &str) -> String {
+    // Every reply converts its record fields and cases, so the common kebab-case name
+    // (`foo-bar2`) takes a direct path instead of heck's word splitting, with the same result.
+    if is_plain_kebab(wit_name) {
+        return wit_name.replace('-', "_");
+    }
     wit_name.to_snake_case()
+}
+
+/// Lowercase ASCII words of letters and digits, each starting with a letter, joined by single
+/// `-`: the names whose snake case is the same words joined by `_`.
+fn is_plain_kebab(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('-').all(|word| {
+            word.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+                && word
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// Whether a JSON key names the WIT name `wit_name` (snake, kebab or camel case).
@@ -613,6 +630,32 @@ pub fn schema(ty: &Type) -> Value {
         }),
         Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
             json!({})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_names_are_heck_snake_case() {
+        for name in [
+            "get-helloworld",
+            "result",
+            "node-ip2",
+            "a-b-c",
+            "x1-y22",
+            "HTTP-get",
+            "already_snake",
+            "camelCase",
+            "trailing-",
+            "-leading",
+            "double--dash",
+            "1st-place",
+            "",
+        ] {
+            assert_eq!(json_name(name), name.to_snake_case(), "{name:?}");
         }
     }
 }

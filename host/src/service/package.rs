@@ -273,37 +273,72 @@ impl ServicePackage {
     }
 }
 
+impl RoleFiles {
+    /// The component's bytes, checked against the digest the manifest gives: what is loaded
+    /// or served is exactly what was installed. A role without a digest is read unchecked.
+    pub fn read_verified(&self, role: &'static str) -> Result<Vec<u8>, PackageError> {
+        let bytes = std::fs::read(&self.component).map_err(|source| PackageError::Read {
+            path: self.component.display().to_string(),
+            source,
+        })?;
+        if let Some(expected) = &self.digest {
+            let found = format!("sha256:{}", crate::engine::digest(&bytes));
+            if &found != expected {
+                return Err(PackageError::Digest {
+                    role,
+                    file: self.component.display().to_string(),
+                    expected: expected.clone(),
+                    found,
+                });
+            }
+        }
+        Ok(bytes)
+    }
+}
+
 /// Checks each component against the digest its manifest gives (roles without one pass).
 pub fn verify(package: &ServicePackage) -> Result<(), PackageError> {
     for (role, files) in [("manager", &package.manager), ("agent", &package.agent)] {
-        let Some(expected) = &files.digest else {
-            continue;
-        };
-        let bytes = std::fs::read(&files.component).map_err(|source| PackageError::Read {
-            path: files.component.display().to_string(),
-            source,
-        })?;
-        let found = format!("sha256:{}", crate::engine::digest(&bytes));
-        if &found != expected {
-            return Err(PackageError::Digest {
-                role,
-                file: files.component.display().to_string(),
-                expected: expected.clone(),
-                found,
-            });
-        }
+        files.read_verified(role)?;
     }
     Ok(())
+}
+
+/// Where an installed package came from, when it was installed from a registry: written as
+/// [`ORIGIN`] in the installed package's directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// The reference it was installed from (`registry/repository:tag` or `@sha256:...`).
+    pub reference: String,
+    /// The digest of the artifact's manifest.
+    pub digest: String,
+    /// The id of the publisher key whose signature was verified, if any.
+    pub signer: Option<String>,
+}
+
+/// The file recording an installed package's [`Origin`].
+pub const ORIGIN: &str = ".origin.toml";
+
+impl ServicePackage {
+    /// Where the package was installed from, when it came from a registry.
+    pub fn origin(&self) -> Option<Origin> {
+        let text = std::fs::read_to_string(self.dir.join(ORIGIN)).ok()?;
+        toml::from_str(&text).ok()
+    }
 }
 
 /// Installs the package at `src` into `services/<name>`: both digests must be given and
 /// match, and both components must load (compile and link against what paasm provides).
 /// The copy is made beside the destination and renamed into place, replacing an installed
-/// version only once it is complete; on any error nothing is changed.
+/// version only once it is complete; on any error nothing is changed. `origin` is recorded
+/// in the copy (a package installed from a directory records none, whatever the directory
+/// holds).
 pub fn install(
     src: &Path,
     services: &Path,
     runtime: &crate::engine::Runtime,
+    origin: Option<&Origin>,
 ) -> Result<ServicePackage, PackageError> {
     let package = ServicePackage::load(src)?;
     for (role, files) in [("manager", &package.manager), ("agent", &package.agent)] {
@@ -351,6 +386,20 @@ pub fn install(
         .tempdir_in(services)
         .map_err(io)?;
     copy_dir(src, staging.path()).map_err(io)?;
+    let origin_file = staging.path().join(ORIGIN);
+    match origin {
+        Some(origin) => {
+            let text = toml::to_string(origin).expect("an origin serializes");
+            std::fs::write(&origin_file, text).map_err(io)?;
+        }
+        None => {
+            if let Err(e) = std::fs::remove_file(&origin_file)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(io(e));
+            }
+        }
+    }
     let dest = services.join(&package.name);
     let old = services.join(format!(".{}-old", package.name));
     let _ = std::fs::remove_dir_all(&old);
@@ -390,6 +439,12 @@ pub struct CatalogueEntry {
     pub description: String,
     /// The package's icon as a `data:` URL.
     pub icon: Option<String>,
+    /// The reference it was installed from, when it came from a registry.
+    pub source: Option<String>,
+    /// The digest of its artifact's manifest, when it came from a registry.
+    pub digest: Option<String>,
+    /// The id of the key whose signature was verified at install, if any.
+    pub signer: Option<String>,
 }
 
 /// The packages of a services directory, by name, and a message for each broken one.
@@ -413,7 +468,11 @@ pub fn catalogue(services: &Path) -> (Vec<CatalogueEntry>, Vec<String>) {
                         base64::engine::general_purpose::STANDARD.encode(bytes)
                     ))
                 });
+                let origin = p.origin();
                 entries.push(CatalogueEntry {
+                    source: origin.as_ref().map(|o| o.reference.clone()),
+                    digest: origin.as_ref().map(|o| o.digest.clone()),
+                    signer: origin.and_then(|o| o.signer),
                     name: p.name,
                     version: p.version,
                     description: p.description,

@@ -26,6 +26,9 @@ pub struct Setup {
     pub memory: String,
     pub kernel: String,
     pub rustc: String,
+    /// `/proc/loadavg`'s 1, 5 and 15 minute figures when the run started: other work on the
+    /// machine makes every figure noisier.
+    pub load: String,
     pub command: String,
     pub connections: usize,
     pub warmup: Duration,
@@ -51,12 +54,20 @@ impl Setup {
             memory: memory_total().unwrap_or_else(|| "unknown".into()),
             kernel: tool_output("uname", &["-r"]).unwrap_or_else(|| "unknown".into()),
             rustc: tool_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
+            load: load_average().unwrap_or_else(|| "unknown".into()),
             command,
             connections,
             warmup,
             duration,
         }
     }
+}
+
+/// The first three fields of `/proc/loadavg`.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    (fields.len() == 3).then(|| fields.join(", "))
 }
 
 /// The results table in Markdown; ratios are req/s relative to the first row (the baseline).
@@ -139,6 +150,11 @@ pub fn markdown(
     let _ = writeln!(out, "| memory | {} |", setup.memory);
     let _ = writeln!(out, "| kernel (`uname -r`) | {} |", setup.kernel);
     let _ = writeln!(out, "| rustc | {} |", setup.rustc);
+    let _ = writeln!(
+        out,
+        "| load average at start (1, 5, 15 min) | {} |",
+        setup.load
+    );
     out.push_str("\n## Results\n\n");
     out.push_str(&table(rows));
     let cost = host_cost(rows);

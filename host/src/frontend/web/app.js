@@ -167,6 +167,9 @@ function renderCatalogue(catalogue, clouds) {
       entry.icon ? el("img", { src: entry.icon, alt: "" }) : null,
       el("h3", { text: entry.name + " " }, el("small", { class: "muted", text: entry.version })),
       el("p", { text: entry.description }),
+      el("p", { class: "muted", id: "origin-" + entry.name, text: entry.digest
+        ? entry.source + " " + entry.digest + ", signed by " + (entry.signer || "nobody")
+        : "installed from a directory (unsigned)" }),
       el("label", {}, "cloud", cloud),
       el("label", {}, "name", name),
       button));

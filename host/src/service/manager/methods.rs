@@ -245,7 +245,13 @@ impl Manager {
                 .or_default()
                 .push(n.node.id.clone());
         }
-        Ok(json!(roles))
+        let mut reply = json!(roles);
+        // Nodes whose agent did not answer the last health probe (only when there are any,
+        // so the original's reply is unchanged for a healthy service).
+        if !inner.unreachable.is_empty() {
+            reply["unreachable"] = json!(inner.unreachable.keys().collect::<Vec<_>>());
+        }
+        Ok(reply)
     }
 
     fn get_node_info(&self, params: Params) -> Result<Value, CallError> {
@@ -264,6 +270,10 @@ impl Manager {
             .iter()
             .find(|n| n.node.id == id)
             .ok_or_else(|| app_error("ERROR: Invalid arguments"))?;
+        let health = match inner.unreachable.get(&node.node.id) {
+            Some(reason) => json!({"state": "unreachable", "reason": reason}),
+            None => json!({"state": "running", "reason": ""}),
+        };
         Ok(json!({"serviceNode": {
             "id": node.node.id,
             "ip": node.node.ip,
@@ -271,6 +281,8 @@ impl Manager {
             "vmid": node.node.vmid,
             "cloud": node.node.cloud,
             "role": node.role,
+            "state": health["state"],
+            "reason": health["reason"],
         }}))
     }
 

@@ -19,6 +19,7 @@
 
 mod billing;
 mod component;
+mod health;
 mod methods;
 mod settings;
 
@@ -44,7 +45,10 @@ use crate::engine::{Guest, Runtime, RuntimeOptions, digest};
 use crate::iaas::cloud::Cloud;
 use crate::iaas::context::{ConfigTree, Role, substitute_dollar};
 use crate::iaas::controller::{Controller, ServiceNode};
+use crate::iaas::ec2::Ec2Cloud;
 use crate::iaas::local::LocalCloud;
+use crate::iaas::netns::NetnsCloud;
+use crate::iaas::opennebula::OpenNebulaCloud;
 use crate::platform::{NodeInfo, PlatformHost, StateStore};
 use crate::rpc::tls::{TlsFiles, server_config};
 use crate::rpc::{CallError, CodeFile, Dispatcher};
@@ -131,6 +135,8 @@ impl Node {
 struct Inner {
     lifecycle: Lifecycle,
     nodes: Vec<Node>,
+    /// Node id -> why its last health probe failed.
+    unreachable: BTreeMap<String, String>,
 }
 
 /// One service's manager: lifecycle, nodes, controller and component.
@@ -215,11 +221,16 @@ impl Manager {
             .script(Role::Agent, &self.package.name, driver)
             .map_err(|e| e.to_string())?;
         let s = &self.settings;
+        // Nodes on a cloud's own network reach the manager at this machine's address there.
+        let (source, manager_ip) = match self.controller.gateway(cloud) {
+            Some(gateway) => (with_host(&s.bootstrap, &gateway), gateway),
+            None => (s.bootstrap.clone(), s.my_ip.clone()),
+        };
         let mut vars: BTreeMap<String, String> = [
-            ("SOURCE", s.bootstrap.clone()),
+            ("SOURCE", source),
             ("AGENT_TYPE", s.service_type.clone()),
             ("AGENT_ROLE", role.to_string()),
-            ("MANAGER_IP", s.my_ip.clone()),
+            ("MANAGER_IP", manager_ip),
             ("AGENT_PORT", s.controller.agent_port.to_string()),
             ("CLOUD_NAME", cloud.to_string()),
             ("CLOUD_TYPE", driver.to_string()),
@@ -304,7 +315,7 @@ impl Manager {
         tracing::info!(count, role, cloud, "creating nodes");
         let created = self
             .controller
-            .create_nodes(count, cloud, &script)
+            .create_nodes_as(count, cloud, &script, role)
             .await
             .map_err(|e| e.to_string())?;
         let at = now();
@@ -337,6 +348,9 @@ impl Manager {
         inner
             .nodes
             .retain(|n| !nodes.iter().any(|gone| gone.node.id == n.node.id));
+        for gone in nodes {
+            inner.unreachable.remove(&gone.node.id);
+        }
         self.save(&inner);
         drop(inner);
         for n in nodes {
@@ -395,6 +409,19 @@ impl Manager {
         });
         Ok(json!({}))
     }
+}
+
+/// `url` (`SCHEME://HOST[:PORT][/PATH]`) with its host replaced by `host`.
+fn with_host(url: &str, host: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let port = match authority.rsplit_once(':') {
+        Some((_, port)) if !port.contains(']') => format!(":{port}"),
+        _ => String::new(),
+    };
+    format!("{scheme}://{host}{port}{path}")
 }
 
 fn panic_message(e: tokio::task::JoinError) -> String {
@@ -462,10 +489,53 @@ pub fn load(ini: IniConfig, options: &ManagerOptions) -> Result<LoadedManager> {
                         .unwrap_or(crate::iaas::local::DEFAULT_PREFIX),
                 ),
             ),
+            "netns" => Arc::new(
+                NetnsCloud::new(
+                    name,
+                    &settings.nodes_dir.join(name),
+                    settings.networks.get(name).copied(),
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            "ec2" => {
+                let ec2 = settings.ec2.get(name).cloned().context("ec2 settings")?;
+                let tags = vec![
+                    ("paasm:service".to_string(), settings.service_type.clone()),
+                    (
+                        "paasm:service-id".to_string(),
+                        ini.get(MANAGER, "FE_SERVICE_ID")
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    ),
+                ];
+                Arc::new(
+                    Ec2Cloud::new(name, ec2, &settings.nodes_dir.join(name), tags)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                )
+            }
+            "opennebula" => {
+                let one = settings
+                    .opennebula
+                    .get(name)
+                    .cloned()
+                    .context("opennebula settings")?;
+                Arc::new(
+                    OpenNebulaCloud::new(
+                        name,
+                        one,
+                        &settings.nodes_dir.join(name),
+                        &settings.service_type,
+                    )
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                )
+            }
             other => bail!("unknown cloud driver {other:?}"),
         };
         controller.add_cloud(cloud);
     }
+    // Instances started by a manager killed while creating them are killed now.
+    let nodes = health::reconcile(&controller, nodes);
 
     let manager = Arc::new(Manager {
         clouds: settings.clouds.clone(),
@@ -474,16 +544,21 @@ pub fn load(ini: IniConfig, options: &ManagerOptions) -> Result<LoadedManager> {
         tree,
         controller,
         store,
-        inner: Mutex::new(Inner { lifecycle, nodes }),
+        inner: Mutex::new(Inner {
+            lifecycle,
+            nodes,
+            unreachable: BTreeMap::new(),
+        }),
         guest: OnceLock::new(),
         scaling: tokio::sync::Mutex::new(()),
     });
     manager.save(&manager.lock());
     billing::spawn(&manager);
+    health::spawn(&manager);
 
     let component = &manager.package.manager.component;
-    let bytes = std::fs::read(component)
-        .with_context(|| format!("cannot read component {}", component.display()))?;
+    // What runs and what agents fetch is checked against the installed package's manifest.
+    let bytes = manager.package.manager.read_verified("manager")?;
     let name = format!("{}-manager", manager.package.name);
     let state = StateStore::open(&manager.settings.state_db, &name)?;
     let mut host = PlatformHost::new(name.clone(), Arc::new(ini), state);
@@ -500,12 +575,7 @@ pub fn load(ini: IniConfig, options: &ManagerOptions) -> Result<LoadedManager> {
     let guest = Arc::new(guest);
     let _ = manager.guest.set(guest.clone());
 
-    let agent_bytes = std::fs::read(&manager.package.agent.component).with_context(|| {
-        format!(
-            "cannot read component {}",
-            manager.package.agent.component.display()
-        )
-    })?;
+    let agent_bytes = manager.package.agent.read_verified("agent")?;
     let exe = std::env::current_exe().context("cannot find the paasm binary")?;
     let files = [
         (

@@ -34,7 +34,13 @@ pub(super) const MANAGER: &str = "manager";
 /// The default cloud's section (and name, as in the original: nodes `iaas1`, `iaas2`, ...).
 const DEFAULT_CLOUD: &str = "iaas";
 /// The cloud drivers this build has.
-const DRIVERS: &[&str] = &["local"];
+const DRIVERS: &[&str] = &["local", "netns", "ec2", "opennebula"];
+
+/// The variables each driver needs in its cloud's section (the seed's names).
+const DRIVER_KEYS: &[(&str, &[&str])] = &[
+    ("ec2", crate::iaas::ec2::REQUIRED),
+    ("opennebula", crate::iaas::opennebula::REQUIRED),
+];
 
 /// Settings read from the manager's configuration.
 #[derive(Debug, Clone)]
@@ -48,11 +54,19 @@ pub(super) struct Settings {
     pub(super) nodes_dir: PathBuf,
     pub(super) controller: ControllerOptions,
     pub(super) agent_timeout: Duration,
+    /// Time between two health probes of every node (`NODE_HEALTH_INTERVAL_MS`).
+    pub(super) health_interval: Duration,
     pub(super) wasm: WasmSettings,
     /// Cloud name -> driver, the default first.
     pub(super) clouds: Vec<(String, String)>,
     /// Cloud name -> the loopback network of a local cloud (`LOOPBACK_PREFIX`).
     pub(super) prefixes: BTreeMap<String, [u8; 3]>,
+    /// Cloud name -> the network of a netns cloud (`NETWORK`).
+    pub(super) networks: BTreeMap<String, [u8; 3]>,
+    /// Cloud name -> the settings of an ec2 cloud.
+    pub(super) ec2: BTreeMap<String, crate::iaas::ec2::Ec2Settings>,
+    /// Cloud name -> the settings of an opennebula cloud.
+    pub(super) opennebula: BTreeMap<String, crate::iaas::opennebula::OpenNebulaSettings>,
     /// Where node time is charged; `None` without a frontend.
     pub(super) billing: Option<Billing>,
 }
@@ -116,6 +130,12 @@ pub(super) fn read(ini: &IniConfig) -> Result<Settings, Vec<String>> {
     let attempts = number("NODE_START_ATTEMPTS", 3, 100, "a number of attempts");
     let agent_port = number("AGENT_PORT", 5555, 65535, "a port number") as u16;
     let poll_ms = number("NODE_POLL_INTERVAL_MS", 500, 60_000, "milliseconds");
+    let health_ms = number(
+        "NODE_HEALTH_INTERVAL_MS",
+        super::health::DEFAULT_INTERVAL.as_millis() as u64,
+        3_600_000,
+        "milliseconds",
+    );
     let credit_period = number("CREDIT_PERIOD", 3600, 366 * 24 * 3600, "seconds");
 
     let mut clouds = vec![(DEFAULT_CLOUD.to_string(), driver(ini, DEFAULT_CLOUD))];
@@ -148,7 +168,54 @@ pub(super) fn read(ini: &IniConfig) -> Result<Settings, Vec<String>> {
             }
         }
     }
+    let mut networks = BTreeMap::new();
+    for (name, _) in clouds.iter().filter(|(_, d)| d == "netns") {
+        if let Some(text) = ini.get(name, "NETWORK") {
+            match crate::iaas::netns::parse_network(text) {
+                Ok(network) => {
+                    networks.insert(name.clone(), network);
+                }
+                Err(e) => errors.push(format!(
+                    "invalid value for \"NETWORK\" in section \"{name}\": {e}"
+                )),
+            }
+        }
+    }
+    let mut ec2 = BTreeMap::new();
+    let mut opennebula = BTreeMap::new();
     for (name, driver) in &clouds {
+        let complete = DRIVER_KEYS
+            .iter()
+            .filter(|(d, _)| d == driver)
+            .all(|(_, keys)| {
+                keys.iter()
+                    .all(|k| ini.get(name, k).is_some_and(|v| !v.trim().is_empty()))
+            });
+        if driver == "ec2" && complete {
+            match crate::iaas::ec2::Ec2Settings::read(ini, name) {
+                Ok(s) => {
+                    ec2.insert(name.clone(), s);
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+        if driver == "opennebula" && complete {
+            match crate::iaas::opennebula::OpenNebulaSettings::read(ini, name) {
+                Ok(s) => {
+                    opennebula.insert(name.clone(), s);
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+        for (_, keys) in DRIVER_KEYS.iter().filter(|(d, _)| d == driver) {
+            for key in keys.iter() {
+                if ini.get(name, key).is_none_or(|v| v.trim().is_empty()) {
+                    errors.push(format!(
+                        "Missing configuration variable \"{key}\" in section \"{name}\" (the {driver} driver needs it)"
+                    ));
+                }
+            }
+        }
         if driver.is_empty() {
             errors.push(format!(
                 "Missing configuration variable \"DRIVER\" in section \"{name}\""
@@ -227,9 +294,13 @@ pub(super) fn read(ini: &IniConfig) -> Result<Settings, Vec<String>> {
             max_attempts: attempts as u32,
         },
         agent_timeout,
+        health_interval: Duration::from_millis(health_ms),
         wasm: wasm.expect("no errors"),
         clouds,
         prefixes,
+        networks,
+        ec2,
+        opennebula,
         billing,
     })
 }

@@ -1,0 +1,447 @@
+//! Managers on the `ec2` driver against a real EC2-compatible server: `moto_server` (installed
+//! by `cargo xtask test` into a virtual environment under the target directory), started on a
+//! free loopback port for each test, with an account set up as a real one would be (a VPC and
+//! subnet, a security group, a key pair).
+//!
+//! moto starts no machines, so the test runs a small hypervisor beside it: it watches the EC2
+//! API and turns every running instance into a network-namespace host (the `netns` driver's
+//! machinery) with that instance's private address, booting its `UserData`; a terminated
+//! instance's host is killed. The whole helloworld flow then runs on "EC2": the manager asks
+//! for instances, their agents fetch their code from it over the namespace network, and the
+//! manager calls them at their private addresses.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use paasm::iaas::cloud::Cloud;
+use paasm::iaas::ec2::{Ec2Client, Endpoint, parse_instances};
+use paasm::iaas::netns::NetnsCloud;
+use serde_json::json;
+
+use crate::clouds::{CloudManager, CloudSetup};
+use crate::managers::free_port;
+use crate::support;
+
+/// The moto release `cargo xtask test` installs.
+const MOTO: &str = "5.2.5";
+
+fn moto_server() -> Option<PathBuf> {
+    let path = std::env::var_os("PAASM_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            support::target_dir()
+                .join("toolchains")
+                .join(format!("moto-{MOTO}"))
+                .join("bin/moto_server")
+        });
+    path.is_file().then_some(path)
+}
+
+/// Why the EC2 tests cannot run here, said by the test that skips.
+fn ec2_missing(test: &str) -> Option<PathBuf> {
+    if let Some(why) = paasm::iaas::netns::unavailable() {
+        eprintln!("{test}: not run: the fake hypervisor needs network namespaces: {why}");
+        return None;
+    }
+    match moto_server() {
+        Some(path) => Some(path),
+        None => {
+            eprintln!(
+                "{test}: not run: moto_server is not installed (cargo xtask test installs moto {MOTO})"
+            );
+            None
+        }
+    }
+}
+
+/// A running moto server; killed when dropped.
+pub struct Moto {
+    child: Option<Child>,
+    program: PathBuf,
+    pub port: u16,
+}
+
+impl Moto {
+    pub fn start(program: PathBuf) -> Self {
+        let mut moto = Self {
+            child: None,
+            program,
+            port: free_port(),
+        };
+        moto.spawn();
+        moto
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(&self.program)
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn moto_server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the server (the cloud API goes away).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn client(&self) -> Ec2Client {
+        Ec2Client::new(
+            Endpoint::parse(&self.endpoint()).unwrap(),
+            "us-east-1",
+            "AKIDPAASMTEST",
+            "paasm-test-secret",
+            Duration::from_secs(10),
+        )
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Calls the EC2 API from a test thread.
+pub fn ec2(client: &Ec2Client, action: &str, params: &[(&str, &str)]) -> Result<String, String> {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(client.call(action, &params))
+}
+
+fn field(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open).map(|i| i + open.len()).unwrap();
+    let end = start + xml[start..].find('<').unwrap();
+    xml[start..end].to_string()
+}
+
+/// The hypervisor behind moto: running instances become namespace hosts.
+pub struct Hypervisor {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+    base: PathBuf,
+    /// The subnet the account's instances get their addresses in.
+    pub subnet_id: String,
+    /// The gateway of the hosts' network: where the nodes reach the manager.
+    pub gateway: String,
+}
+
+impl Hypervisor {
+    /// Sets up the account (VPC, subnet on a free network, security group, key pair) and
+    /// starts watching the API.
+    pub fn start(moto: &Moto) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("hosts");
+        let hosts = NetnsCloud::new("hypervisor", &base, None).unwrap();
+        let [a, b, c] = hosts.network();
+        let gateway = hosts.gateway().unwrap();
+        let client = moto.client();
+        let vpc = ec2(
+            &client,
+            "CreateVpc",
+            &[("CidrBlock", &format!("{a}.{b}.0.0/16"))],
+        )
+        .unwrap();
+        let vpc = field(&vpc, "vpcId");
+        let subnet = ec2(
+            &client,
+            "CreateSubnet",
+            &[("VpcId", &vpc), ("CidrBlock", &format!("{a}.{b}.{c}.0/24"))],
+        )
+        .unwrap();
+        let subnet_id = field(&subnet, "subnetId");
+        ec2(
+            &client,
+            "CreateSecurityGroup",
+            &[
+                ("GroupName", "paasm"),
+                ("GroupDescription", "paasm nodes"),
+                ("VpcId", &vpc),
+            ],
+        )
+        .unwrap();
+        ec2(&client, "CreateKeyPair", &[("KeyName", "paasm")]).unwrap();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || watch(client, hosts, &stop))
+        };
+        Self {
+            stop,
+            thread: Some(thread),
+            _dir: dir,
+            base,
+            subnet_id,
+            gateway,
+        }
+    }
+
+    /// The hosts running now: instance id -> namespace record.
+    pub fn hosts(&self) -> BTreeMap<String, paasm::iaas::netns::NetnsRecord> {
+        let booted: BTreeMap<String, String> =
+            std::fs::read_to_string(self.base.join("instances.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+        let records = paasm::iaas::netns::records(&self.base);
+        booted
+            .into_iter()
+            .filter_map(|(id, vmid)| {
+                records
+                    .iter()
+                    .find(|r| r.vmid == vmid)
+                    .map(|r| (id, r.clone()))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Hypervisor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        paasm::iaas::netns::kill_all(&self.base);
+    }
+}
+
+/// The hypervisor's loop: boot running instances, kill terminated ones, until `stop`.
+fn watch(client: Ec2Client, hosts: NetnsCloud, stop: &AtomicBool) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = hosts_base(&hosts);
+    // Instance id -> the host's vmid.
+    let mut booted: BTreeMap<String, String> = BTreeMap::new();
+    while !stop.load(Ordering::SeqCst) {
+        let listed = runtime.block_on(client.call("DescribeInstances", &[]));
+        if let Ok(xml) = listed
+            && let Ok(instances) = parse_instances(&xml)
+        {
+            for i in &instances {
+                match (i.state.as_str(), booted.get(&i.id)) {
+                    ("pending" | "running", None) => {
+                        let script = runtime
+                            .block_on(client.user_data(&i.id))
+                            .unwrap_or_default();
+                        match hosts.boot_at(&i.private_ip, &script) {
+                            Ok(host) => {
+                                booted.insert(i.id.clone(), host.vmid);
+                            }
+                            Err(e) => eprintln!("hypervisor: cannot boot {}: {e}", i.id),
+                        }
+                    }
+                    ("shutting-down" | "terminated" | "stopping" | "stopped", Some(vmid)) => {
+                        let _ = hosts.kill_instance(vmid);
+                        booted.remove(&i.id);
+                    }
+                    _ => {}
+                }
+            }
+            let _ = std::fs::write(
+                base.join("instances.json"),
+                serde_json::to_vec(&booted).unwrap(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn hosts_base(hosts: &NetnsCloud) -> PathBuf {
+    hosts.base().to_path_buf()
+}
+
+/// The configuration of an ec2 cloud on `moto` behind `hv`.
+pub fn ec2_config(moto: &Moto, hv: &Hypervisor) -> String {
+    format!(
+        "[iaas]\nDRIVER = ec2\nUSERNAME = AKIDPAASMTEST\nPASSWORD = paasm-test-secret\nREGION = us-east-1\n\
+         IMAGE_ID = ami-12c6146b\nSIZE = t2.micro\nSECURITY_GROUP_NAME = paasm\nKEY_NAME = paasm\n\
+         ENDPOINT = {}\nSUBNET_ID = {}\nADDRESS = private\nMANAGER_IP = {}\nTIMEOUT = 5\n",
+        moto.endpoint(),
+        hv.subnet_id,
+        hv.gateway
+    )
+}
+
+/// A manager setup whose cloud is the ec2 one of `moto`.
+pub fn ec2_setup(moto: &Moto, hv: &Hypervisor, annex: &str) -> CloudSetup {
+    let setup = CloudSetup::new("ec2", annex);
+    std::fs::write(setup.tree.join("cloud/ec2.cfg"), ec2_config(moto, hv)).unwrap();
+    setup
+}
+
+/// The instances moto knows, by id: (state, tags).
+fn instances(moto: &Moto) -> BTreeMap<String, (String, BTreeMap<String, String>)> {
+    let xml = ec2(&moto.client(), "DescribeInstances", &[]).unwrap();
+    parse_instances(&xml)
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.id, (i.state, i.tags.into_iter().collect())))
+        .collect()
+}
+
+#[test]
+fn the_helloworld_flow_on_ec2_against_moto() {
+    let Some(program) = ec2_missing("the_helloworld_flow_on_ec2_against_moto") else {
+        return;
+    };
+    let moto = Moto::start(program);
+    let hv = Hypervisor::start(&moto);
+    let m = ec2_setup(&moto, &hv, "").start();
+    CloudManager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    CloudManager::ok(m.post("add_nodes", json!({"count": 2})));
+    assert_eq!(m.settle(), "RUNNING", "{}", m.last_reason());
+    let ids = m.node_ids();
+    assert_eq!(ids.len(), 2);
+    let known = instances(&moto);
+    for id in &ids {
+        let vmid = id.strip_prefix("iaas").unwrap();
+        let (state, tags) = &known[vmid];
+        assert_eq!(state, "running");
+        assert_eq!(tags["paasm:service"], "helloworld");
+        assert_eq!(tags["paasm:role"], "helloworld");
+        assert_eq!(tags["paasm:cloud"], "iaas");
+        // The instance booted from its UserData: the generated script.
+        let script = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(moto.client().user_data(vmid))
+            .unwrap();
+        assert!(
+            script.contains("STRING_TO_GENERATE = helloworld"),
+            "{script}"
+        );
+        assert!(
+            script.contains(&format!("SOURCE=http://{}:{}", hv.gateway, m.addr.port())),
+            "{script}"
+        );
+        let host = &hv.hosts()[vmid];
+        assert_eq!(m.node_info(id)["ip"], host.ip.as_str());
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let hello = CloudManager::ok(m.get("get_helloworld", None));
+    let mut answered: Vec<String> = hello["helloworld"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    answered.sort();
+    assert_eq!(answered, sorted);
+
+    CloudManager::ok(m.post("remove_nodes", json!({"count": 1})));
+    assert_eq!(m.settle(), "RUNNING");
+    let left = m.node_ids();
+    assert_eq!(left.len(), 1);
+    let removed = ids.iter().find(|id| !left.contains(id)).unwrap();
+    assert_eq!(
+        instances(&moto)[removed.strip_prefix("iaas").unwrap()].0,
+        "terminated"
+    );
+    CloudManager::ok(m.post("shutdown", json!({})));
+    assert_eq!(m.settle(), "STOPPED");
+    assert!(
+        instances(&moto)
+            .values()
+            .all(|(state, _)| state == "terminated"),
+        "{:?}",
+        instances(&moto)
+    );
+    // The hypervisor kills a terminated instance's host (its processes get a grace period).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !hv.hosts().is_empty() {
+        assert!(Instant::now() < deadline, "hosts left: {:?}", hv.hosts());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ec2_configurations_fail_at_start_naming_the_key() {
+    let check = |text: &str, expected: &[&str]| {
+        let setup = CloudSetup::new("ec2", "");
+        std::fs::write(setup.tree.join("cloud/ec2.cfg"), text).unwrap();
+        let err = setup.spawn_err();
+        for e in expected {
+            assert!(err.contains(e), "{e:?} not in:\n{err}");
+        }
+    };
+    let complete = "[iaas]\nDRIVER = ec2\nUSERNAME = AKID\nPASSWORD = s\nREGION = us-east-1\nIMAGE_ID = ami-1\nSIZE = t2.micro\nSECURITY_GROUP_NAME = g\nKEY_NAME = k\n";
+    check(
+        &complete
+            .replace("IMAGE_ID = ami-1\n", "")
+            .replace("KEY_NAME = k\n", "KEY_NAME =\n"),
+        &[
+            "Missing configuration variable \"IMAGE_ID\" in section \"iaas\"",
+            "Missing configuration variable \"KEY_NAME\" in section \"iaas\"",
+        ],
+    );
+    check(
+        &format!("{complete}ENDPOINT = ftp://x\nADDRESS = both\n"),
+        &[
+            "invalid value for \"ENDPOINT\" in section \"iaas\"",
+            "invalid value for \"ADDRESS\" in section \"iaas\"",
+        ],
+    );
+    // Nothing listens there: the manager says so at start.
+    check(
+        &format!("{complete}ENDPOINT = http://127.0.0.1:{}\n", free_port()),
+        &["cloud iaas: cannot reach the EC2 API", "cannot connect"],
+    );
+}
+
+#[test]
+fn an_ec2_api_that_goes_away_ends_in_a_reported_error() {
+    let Some(program) = ec2_missing("an_ec2_api_that_goes_away_ends_in_a_reported_error") else {
+        return;
+    };
+    let mut moto = Moto::start(program);
+    let hv = Hypervisor::start(&moto);
+    let m = ec2_setup(&moto, &hv, "").start();
+    CloudManager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    // The cloud's API stops answering: the request fails, reported with the reason.
+    moto.stop();
+    CloudManager::ok(m.post("add_nodes", json!({"count": 1})));
+    assert_eq!(m.settle(), "ERROR");
+    let reason = m.last_reason();
+    assert!(
+        reason.contains("cloud iaas: RunInstances to http://127.0.0.1:")
+            && reason.contains("cannot connect"),
+        "{reason}"
+    );
+    // The manager keeps serving, with no node.
+    assert_eq!(m.state(), "ERROR");
+    assert!(hv.hosts().is_empty());
+}
