@@ -527,3 +527,44 @@ fn a_manager_killed_while_creating_nodes_kills_them_when_it_restarts() {
     CloudManager::ok(m.post("startup", json!({})));
     assert_eq!(m.settle(), "RUNNING");
 }
+
+#[test]
+fn one_service_on_two_clouds_at_once() {
+    if netns_missing("one_service_on_two_clouds_at_once") {
+        return;
+    }
+    let setup = CloudSetup::new("netns", "");
+    setup.cloud_config(
+        "OTHER_CLOUDS = , edge \n\n[edge]\nDRIVER = local\nLOOPBACK_PREFIX = 127.0.9\n",
+    );
+    let m = setup.start();
+    assert_eq!(
+        CloudManager::ok(m.get("list_clouds", None)),
+        json!({"clouds": [{"name": "iaas", "driver": "netns"}, {"name": "edge", "driver": "local"}]})
+    );
+    CloudManager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    CloudManager::ok(m.post("add_nodes", json!({"count": 1, "cloud": "edge"})));
+    assert_eq!(m.settle(), "RUNNING", "{}", m.last_reason());
+    CloudManager::ok(m.post("add_nodes", json!({"count": 1})));
+    assert_eq!(m.settle(), "RUNNING", "{}", m.last_reason());
+    assert_eq!(m.node_ids(), ["edge1", "iaas1"]);
+    assert_eq!(m.node_info("edge1")["ip"], "127.0.9.2");
+    assert_eq!(m.node_info("edge1")["cloud"], "edge");
+    let netns_ip = m.node_info("iaas1")["ip"].as_str().unwrap().to_string();
+    assert!(netns_ip.starts_with("10."), "{netns_ip}");
+    assert_eq!(m.node_info("iaas1")["cloud"], "iaas");
+    // The manager reaches both, each on its own network.
+    assert_eq!(
+        CloudManager::ok(m.get("get_helloworld", None)),
+        json!({"helloworld": ["edge1", "iaas1"]})
+    );
+    let tag = tag_of(&netns_records(&m.setup.clouds_dir().join("iaas"))[0]);
+    CloudManager::ok(m.post("shutdown", json!({})));
+    assert_eq!(m.settle(), "STOPPED");
+    assert_eq!(network_leftovers(&tag), Vec::<String>::new());
+    assert_eq!(
+        processes_mentioning(&m.setup.clouds_dir()),
+        Vec::<String>::new()
+    );
+}

@@ -254,6 +254,16 @@ impl Manager {
         Ok(reply)
     }
 
+    fn list_clouds(&self, params: Params) -> Result<Value, CallError> {
+        no_params(params)?;
+        let clouds: Vec<Value> = self
+            .clouds
+            .iter()
+            .map(|(name, driver)| json!({"name": name, "driver": driver}))
+            .collect();
+        Ok(json!({"clouds": clouds}))
+    }
+
     fn get_node_info(&self, params: Params) -> Result<Value, CallError> {
         let params = named(params)?;
         let id = match params.get("serviceNodeId") {
@@ -431,6 +441,16 @@ impl Manager {
                     no_params_schema(),
                     json!({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}),
                     |m, p| m.list_nodes(p),
+                ),
+            ),
+            (
+                "list_clouds",
+                sync(
+                    Verb::Get,
+                    "the clouds nodes can go to, the default first: {\"clouds\": [{\"name\", \"driver\"}]}",
+                    no_params_schema(),
+                    json!({"type": "object", "properties": {"clouds": {"type": "array"}}}),
+                    |m, p| m.list_clouds(p),
                 ),
             ),
             (

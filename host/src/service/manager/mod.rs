@@ -2,7 +2,7 @@
 //!
 //! A manager serves one service: its component's own methods beside the generic methods the
 //! host owns (`get_service_info`, `startup`, `shutdown`, `add_nodes`, `remove_nodes`,
-//! `list_nodes`, `get_node_info`, `get_log`/`getLog`, `get_service_history`), with the
+//! `list_nodes`, `list_clouds`, `get_node_info`, `get_log`/`getLog`, `get_service_history`), with the
 //! original names, params, results and error strings. Long operations answer at once and run
 //! in the background; each ends in a stable state, `ERROR` with the reason when anything
 //! fails (a panic included). The component customises the lifecycle through its hooks and
