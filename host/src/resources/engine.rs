@@ -980,6 +980,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn dry_runs_of_every_operation_change_nothing() {
+        let fake = Fake::new(description("memo", None));
+        let e = engine_with(vec![fake.clone()]);
+        e.call(req(Op::Create, "memo", "alpha", &[("size", "2")]))
+            .await
+            .unwrap();
+        for (op, params) in [
+            (Op::Update, &[("size", "9")][..]),
+            (Op::Suspend, &[][..]),
+            (Op::Resume, &[][..]),
+            (Op::Delete, &[][..]),
+        ] {
+            let mut dry = req(op, "memo", "alpha", params);
+            dry.dry_run = true;
+            let answer = e.call(dry).await.unwrap();
+            assert_eq!(answer["dry_run"], true, "{answer}");
+            assert_eq!(answer["would"], op.as_str(), "{answer}");
+        }
+        // A dry run checks what a real call would: bad values and missing instances.
+        let mut bad = req(Op::Update, "memo", "alpha", &[("size", "-1")]);
+        bad.dry_run = true;
+        assert!(matches!(
+            e.call(bad).await.unwrap_err(),
+            EngineError::InvalidParameters(_)
+        ));
+        let mut missing = req(Op::Delete, "memo", "nobody", &[]);
+        missing.dry_run = true;
+        assert!(matches!(
+            e.call(missing).await.unwrap_err(),
+            EngineError::NotFound(_)
+        ));
+        let got = e.call(req(Op::Get, "memo", "alpha", &[])).await.unwrap();
+        assert_eq!(got["params"]["size"], "2", "not updated: {got}");
+        assert_eq!(got["suspended"], false, "not suspended: {got}");
+        assert!(
+            fake.physical.lock().unwrap().contains_key("alpha"),
+            "not deleted"
+        );
+    }
+
+    #[tokio::test]
     async fn listable_resources_are_answered_from_the_cache() {
         let mut d = description("site", None);
         d.listable = true;
