@@ -15,6 +15,7 @@ mod pg;
 mod providers;
 mod resources;
 mod sandbox;
+mod skeletons;
 mod store;
 mod support;
 mod tls;
