@@ -266,6 +266,20 @@ enum Command {
         /// The component (.wasm).
         component: PathBuf,
     },
+    /// Write the skeleton of a new guest component (see docs/authoring.md).
+    New {
+        /// The language: rust, python, js, c or go.
+        #[arg(long, value_name = "LANG")]
+        lang: String,
+        /// The WIT world it implements: agent, manager or provider.
+        #[arg(long, value_name = "WORLD", default_value = "agent")]
+        world: String,
+        /// Where to write it [default: guests/NAME].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The guest's name (lowercase words joined by `-`): its directory and component.
+        name: String,
+    },
 }
 
 /// Options of every command that talks to a frontend.
@@ -723,6 +737,26 @@ fn main() -> ExitCode {
         Command::Inspect { component } => {
             let _ = init_logging(None);
             exit(runtime().and_then(|rt| rt.block_on(inspect(&component))))
+        }
+        Command::New {
+            lang,
+            world,
+            dir,
+            name,
+        } => {
+            let _ = init_logging(None);
+            let request = paasm::cli::new::NewGuest {
+                lang,
+                world,
+                name,
+                dir,
+            };
+            exit(paasm::cli::new::run(&request).map(|dir| {
+                println!(
+                    "wrote {}: build it with `cargo xtask build-guests`",
+                    dir.display()
+                )
+            }))
         }
     }
 }

@@ -220,7 +220,7 @@ fn run_cases(name: &str) -> Vec<(String, u16, Value)> {
 }
 
 /// The cases against `name`, and its replies against the reference's.
-fn conforms(name: &str) {
+pub fn conforms(name: &str) {
     let transcript = run_cases(name);
     if name == REFERENCE {
         return;

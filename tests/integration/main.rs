@@ -19,6 +19,7 @@ mod providers;
 mod registry;
 mod resources;
 mod sandbox;
+mod skeletons;
 mod store;
 mod support;
 mod tls;

@@ -165,7 +165,7 @@ fn runtime_module(paths: &Paths) -> Result<PathBuf> {
     cmd.args(["metadata", "--format-version", "1", "--filter-platform"])
         .arg(host_triple()?)
         .arg("--manifest-path")
-        .arg(paths.root.join("xtask").join("Cargo.toml"));
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
     let output = cmd
         .output()
         .with_context(|| format!("cannot run `{}`", cargo::describe(&cmd)))?;

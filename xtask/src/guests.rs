@@ -134,6 +134,26 @@ pub fn build(paths: &Paths) -> Result<Vec<Component>> {
         bail!("no guest workspace: {} does not exist", manifest.display());
     }
     ensure_rust_target(paths)?;
+    let mut components = build_rust(paths)?;
+    let components_dir = paths.components();
+
+    // Every manifest is checked before anything is built.
+    all_foreign(paths)?;
+    components.extend(build_foreign(paths)?);
+
+    println!("components in {}:", components_dir.display());
+    let width = components.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in &components {
+        println!("  {:<width$}  {:>10}", c.name, human_size(c.size));
+    }
+    crate::services::assemble(paths)?;
+    Ok(components)
+}
+
+/// Builds the members of the cargo workspace `paths.guests_manifest()` and collects their
+/// components.
+pub fn build_rust(paths: &Paths) -> Result<Vec<Component>> {
+    let manifest = paths.guests_manifest();
     let guests = members(paths)?;
     if guests.is_empty() {
         bail!(
@@ -174,12 +194,17 @@ pub fn build(paths: &Paths) -> Result<Vec<Component>> {
         });
     }
 
-    // Every manifest is checked before anything is built.
-    all_foreign(paths)?;
+    Ok(components)
+}
+
+/// Builds the guests with a `guest.toml` under `<root>/guests` (Python, JavaScript, C, Go) and
+/// checks each is a component.
+pub fn build_foreign(paths: &Paths) -> Result<Vec<Component>> {
     let mut built = crate::python::build(paths)?;
     built.extend(crate::js::build(paths)?);
     built.extend(crate::c::build(paths)?);
     built.extend(crate::go::build(paths)?);
+    let mut components = Vec::with_capacity(built.len());
     for (name, path) in built {
         check_component(&path)?;
         let size = fs::metadata(&path)
@@ -187,13 +212,6 @@ pub fn build(paths: &Paths) -> Result<Vec<Component>> {
             .len();
         components.push(Component { name, path, size });
     }
-
-    println!("components in {}:", components_dir.display());
-    let width = components.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    for c in &components {
-        println!("  {:<width$}  {:>10}", c.name, human_size(c.size));
-    }
-    crate::services::assemble(paths)?;
     Ok(components)
 }
 

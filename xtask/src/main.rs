@@ -22,6 +22,7 @@ mod paths;
 mod process;
 mod python;
 mod services;
+mod skeletons;
 mod system;
 mod test;
 mod up;

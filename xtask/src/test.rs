@@ -1,5 +1,6 @@
 //! `cargo xtask test`: build guests and the release workspace once, then run the whole test
-//! suite against the real `paasm` binary and the real components, then the guests' own unit
+//! suite against the real `paasm` binary and the real components (and the skeletons
+//! `paasm new` writes, built the same way), then the guests' own unit
 //! tests on this machine's target (and the Python guests' on this machine's Python).
 
 use anyhow::Result;
@@ -14,6 +15,8 @@ pub fn run(paths: &Paths, extra: &[String]) -> Result<i32> {
     crate::system::ensure_test_commands()?;
     let moto_server = crate::moto::ensure_moto_server(paths)?;
     cargo::build_workspace(paths)?;
+    // `paasm new`'s skeletons, which tests/integration/skeletons.rs runs the agent cases on.
+    crate::skeletons::build(paths)?;
 
     let mut cmd = cargo::cargo(paths);
     cmd.args(["test", "--release", "--workspace"])
