@@ -1022,3 +1022,82 @@ fn a_manager_component_creates_calls_and_deletes_nodes_itself() {
         "no agent left behind"
     );
 }
+
+/// Kills (SIGKILL) every process whose command line mentions `needle`; how many it killed.
+fn kill_processes_mentioning(needle: &Path) -> usize {
+    let needle = needle.display().to_string();
+    let mut killed = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline)
+            .replace('\0', " ")
+            .contains(&needle)
+            && nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+        {
+            killed += 1;
+        }
+    }
+    killed
+}
+
+#[test]
+fn a_manager_exporting_health_has_its_dead_nodes_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut setup = ManagerSetup::for_service("controlled", "NODE_HEALTH_INTERVAL_MS = 200");
+    setup.services = controlled_package(dir.path());
+    let m = setup.start();
+    Manager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    Manager::ok(m.post("grow", json!({"count": 2, "greeting": "hello"})));
+    assert_eq!(Manager::ok(m.get("nodes", None)), json!(["iaas1", "iaas2"]));
+
+    // The first node's agent dies: after two failed probes the component asks for a new one.
+    assert!(kill_processes_mentioning(&m.setup.node_dir("1")) > 0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Manager::ok(m.get("nodes", None)) != json!(["iaas2", "iaas3"]) {
+        assert!(
+            Instant::now() < deadline,
+            "never replaced: {:?}\n{}",
+            m.history(),
+            m.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(m.settle(), "RUNNING", "{:?}", m.history());
+    let history = m.history();
+    assert!(
+        history.iter().any(|(state, reason)| state == "ADAPTING"
+            && reason.contains("unreachable nodes iaas1 to be replaced")
+            && reason.contains("replace_nodes started")),
+        "{history:?}"
+    );
+    let log = m.log();
+    assert!(log.contains("replacing iaas1 after 2 failed probes"), "{log}");
+    assert!(log.contains("node replaced"), "{log}");
+    // The replacement answers its probes, and the dead node left nothing behind.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = Manager::ok(m.get("get_node_info", Some(&json!({"serviceNodeId": "iaas3"}))));
+        if info["serviceNode"]["state"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let info = Manager::ok(m.get("get_node_info", Some(&json!({"serviceNodeId": "iaas2"}))));
+    assert_eq!(info["serviceNode"]["failed_probes"], 0, "{info}");
+    assert!(processes_mentioning(&m.setup.node_dir("1")).is_empty());
+
+    Manager::ok(m.post("shutdown", json!({})));
+    assert_eq!(m.settle(), "STOPPED");
+    assert!(processes_mentioning(&m.setup.nodes_dir()).is_empty());
+}

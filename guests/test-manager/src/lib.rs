@@ -1,7 +1,9 @@
 //! A test guest implementing a manager whose methods are each one call of the `controller`
 //! or `agents` imports (create, delete and list nodes, list clouds, call an agent), so the
 //! host's tests can check what a manager component can do with its nodes. Its lifecycle hooks
-//! are the SDK's defaults: nothing happens to new nodes unless a method asks.
+//! are the SDK's defaults: nothing happens to new nodes unless a method asks. It exports
+//! `paasm:service/health`, asking the host to replace every node that failed two probes in a
+//! row.
 
 use paasm_sdk::agents::{self, Verb};
 use paasm_sdk::controller;
@@ -20,6 +22,7 @@ wit_bindgen::generate!({
     },
 });
 
+use exports::paasm::service::health;
 use exports::paasm_tests::manager::{commands, queries};
 
 struct Manager;
@@ -27,6 +30,27 @@ struct Manager;
 impl paasm_sdk::Lifecycle for Manager {}
 
 paasm_sdk::export_lifecycle!(Manager);
+
+/// Probes in a row a node may fail before it is replaced.
+const PATIENCE: u32 = 2;
+
+impl health::Guest for Manager {
+    fn on_nodes_unreachable(nodes: Vec<health::UnreachableNode>) -> Vec<String> {
+        nodes
+            .into_iter()
+            .filter(|n| n.failed_probes >= PATIENCE)
+            .map(|n| {
+                paasm_sdk::warn!(
+                    "replacing {} after {} failed probes: {}",
+                    n.node.id,
+                    n.failed_probes,
+                    n.reason
+                );
+                n.node.id
+            })
+            .collect()
+    }
+}
 
 impl queries::Guest for Manager {
     fn clouds() -> Vec<String> {

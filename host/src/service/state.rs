@@ -59,6 +59,8 @@ pub enum Operation {
     Startup,
     AddNodes,
     RemoveNodes,
+    /// The host's own: replacing nodes the manager component named unreachable.
+    ReplaceNodes,
     Shutdown,
 }
 
@@ -69,6 +71,7 @@ impl Operation {
             Operation::Startup => "startup",
             Operation::AddNodes => "add_nodes",
             Operation::RemoveNodes => "remove_nodes",
+            Operation::ReplaceNodes => "replace_nodes",
             Operation::Shutdown => "shutdown",
         }
     }
@@ -76,7 +79,9 @@ impl Operation {
     fn transient(self) -> ServiceState {
         match self {
             Operation::Startup => ServiceState::Prologue,
-            Operation::AddNodes | Operation::RemoveNodes => ServiceState::Adapting,
+            Operation::AddNodes | Operation::RemoveNodes | Operation::ReplaceNodes => {
+                ServiceState::Adapting
+            }
             Operation::Shutdown => ServiceState::Epilogue,
         }
     }
@@ -177,12 +182,14 @@ impl Lifecycle {
         use ServiceState::*;
         let allowed = match op {
             Operation::Startup => matches!(self.state, Init | Stopped | Error),
-            Operation::AddNodes | Operation::RemoveNodes => self.state == Running,
+            Operation::AddNodes | Operation::RemoveNodes | Operation::ReplaceNodes => {
+                self.state == Running
+            }
             Operation::Shutdown => !self.state.is_transient(),
         };
         if !allowed {
             return Err(match op {
-                Operation::AddNodes | Operation::RemoveNodes => {
+                Operation::AddNodes | Operation::RemoveNodes | Operation::ReplaceNodes => {
                     format!("ERROR: Wrong state to {}", op.method())
                 }
                 _ => format!(

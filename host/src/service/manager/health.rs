@@ -1,7 +1,10 @@
 //! Node health: the manager probes every agent with `check_agent_process` on a timer
 //! (`NODE_HEALTH_INTERVAL_MS`, 10 s by default) and marks the nodes that do not answer as
 //! unreachable, with the reason, in `list_nodes` and `get_node_info`; a node that answers
-//! again is marked reachable again. Every change is logged.
+//! again is marked reachable again. Every change is logged. A manager component that exports
+//! `paasm:service/health` is then asked which unreachable nodes to replace, and the host
+//! replaces them ([`replace`]): the service is `ADAPTING` meanwhile and ends `RUNNING`, or
+//! `ERROR` with the reason.
 //!
 //! At start, the manager also reconciles its records with what each cloud lists
 //! ([`reconcile`]): an instance the cloud runs for this manager but that no record names (the
@@ -13,8 +16,23 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use wasmtime::component::Val;
+
 use super::{Manager, Node};
 use crate::iaas::controller::{Controller, check_agent_process};
+use crate::service::state::{Operation, ServiceState};
+
+/// The optional export a manager replaces unreachable nodes through.
+pub(super) const HEALTH: &str = "paasm:service/health";
+
+/// A node whose agent did not answer its last probe.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Unhealthy {
+    /// Why the last probe failed.
+    pub(super) reason: String,
+    /// How many probes in a row it failed.
+    pub(super) probes: u32,
+}
 
 /// Probes on a timer for as long as the manager lives.
 pub(super) fn spawn(manager: &Arc<Manager>) {
@@ -34,8 +52,131 @@ pub(super) fn spawn(manager: &Arc<Manager>) {
     });
 }
 
-/// Probes every node once and records who answered.
+/// Probes every node once, records who answered and, when nodes stay unreachable, asks the
+/// component which to replace.
 pub(super) async fn check(manager: &Arc<Manager>) {
+    probe(manager).await;
+    let unhealthy: Vec<(Node, Unhealthy)> = {
+        let inner = manager.lock();
+        if inner.lifecycle.state() != ServiceState::Running {
+            return;
+        }
+        inner
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                let u = inner.unreachable.get(&n.node.id)?;
+                Some((n.clone(), u.clone()))
+            })
+            .collect()
+    };
+    if unhealthy.is_empty() {
+        return;
+    }
+    let chosen = match ask(manager, &unhealthy).await {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            tracing::warn!("{e}");
+            return;
+        }
+    };
+    let mut victims = Vec::new();
+    for id in chosen {
+        match unhealthy.iter().find(|(n, _)| n.node.id == id) {
+            Some((n, _)) if !victims.contains(n) => victims.push(n.clone()),
+            Some(_) => {}
+            None => tracing::warn!(
+                node = %id,
+                "on-nodes-unreachable named {id:?}, which is not an unreachable node: ignored"
+            ),
+        }
+    }
+    if !victims.is_empty() {
+        replace(manager, victims);
+    }
+}
+
+/// The ids the component's `on-nodes-unreachable` names (none when it does not export
+/// `health`).
+async fn ask(manager: &Manager, unhealthy: &[(Node, Unhealthy)]) -> Result<Vec<String>, String> {
+    let guest = manager.guest();
+    let Some(func) = guest.find(HEALTH, "on-nodes-unreachable") else {
+        return Ok(Vec::new());
+    };
+    let list = unhealthy
+        .iter()
+        .map(|(n, u)| {
+            Val::Record(vec![
+                ("node".into(), n.val()),
+                ("reason".into(), Val::String(u.reason.clone())),
+                ("failed-probes".into(), Val::U32(u.probes)),
+            ])
+        })
+        .collect();
+    let results = guest
+        .call(&func, &[Val::List(list)])
+        .await
+        .map_err(|e| format!("on-nodes-unreachable failed: {e}"))?;
+    let mut ids = Vec::new();
+    if let Some(Val::List(items)) = results.into_iter().next() {
+        for item in items {
+            if let Val::String(id) = item {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Replaces `victims` in the background: `on-nodes-removing`, their deletion, as many new
+/// nodes of the same roles on the same clouds, `on-nodes-added`. The service is `ADAPTING`
+/// meanwhile; a failure ends in `ERROR` with the reason.
+fn replace(manager: &Arc<Manager>, victims: Vec<Node>) {
+    let ids: Vec<&str> = victims.iter().map(|n| n.node.id.as_str()).collect();
+    let cause = format!("unreachable nodes {} to be replaced", ids.join(", "));
+    let worker = manager.clone();
+    let begun = manager.begin_because(Operation::ReplaceNodes, Some(cause), async move {
+        let m = worker;
+        if let Err(e) = m.nodes_hook("on-nodes-removing", &victims).await {
+            // They are gone already as far as the service can tell: replace them anyway.
+            tracing::warn!("{e}");
+        }
+        if let Err(e) = m.delete_nodes(&victims).await {
+            tracing::warn!("deleting the unreachable nodes: {e}");
+        }
+        let mut groups: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for n in &victims {
+            *groups
+                .entry((n.role.clone(), n.node.cloud.clone()))
+                .or_default() += 1;
+        }
+        let mut added = Vec::new();
+        for ((role, cloud), count) in groups {
+            let nodes = m
+                .create_nodes(count, &role, &m.cloud_name(Some(&cloud))?, &[])
+                .await?;
+            let old = victims
+                .iter()
+                .filter(|v| v.role == role && v.node.cloud == cloud);
+            for (old, new) in old.zip(&nodes) {
+                tracing::info!(old = %old.node.id, new = %new.node.id, "node replaced");
+            }
+            added.extend(nodes);
+        }
+        if let Err(e) = m.nodes_hook("on-nodes-added", &added).await {
+            let _ = m.delete_nodes(&added).await;
+            return Err(e);
+        }
+        Ok(())
+    });
+    if let Err(e) = begun {
+        // Another operation began meanwhile: the next probe round asks again.
+        tracing::debug!("not replacing now: {e:?}");
+    }
+}
+
+/// Probes every node once and records who answered.
+async fn probe(manager: &Arc<Manager>) {
     let nodes: Vec<Node> = manager.lock().nodes.clone();
     let port = manager.settings.controller.agent_port;
     let probes = nodes.iter().map(|n| async move {
@@ -60,10 +201,16 @@ pub(super) async fn check(manager: &Arc<Manager>) {
                 }
             }
             Err(reason) => {
-                if !inner.unreachable.contains_key(id) {
-                    tracing::warn!(node = %id, ip = %node.node.ip, "node is unreachable: {reason}");
-                }
-                inner.unreachable.insert(id.clone(), reason);
+                let probes = match inner.unreachable.get(id) {
+                    Some(before) => before.probes.saturating_add(1),
+                    None => {
+                        tracing::warn!(node = %id, ip = %node.node.ip, "node is unreachable: {reason}");
+                        1
+                    }
+                };
+                inner
+                    .unreachable
+                    .insert(id.clone(), Unhealthy { reason, probes });
             }
         }
     }

@@ -281,8 +281,12 @@ impl Manager {
             .find(|n| n.node.id == id)
             .ok_or_else(|| app_error("ERROR: Invalid arguments"))?;
         let health = match inner.unreachable.get(&node.node.id) {
-            Some(reason) => json!({"state": "unreachable", "reason": reason}),
-            None => json!({"state": "running", "reason": ""}),
+            Some(unhealthy) => json!({
+                "state": "unreachable",
+                "reason": unhealthy.reason,
+                "failed_probes": unhealthy.probes,
+            }),
+            None => json!({"state": "running", "reason": "", "failed_probes": 0}),
         };
         Ok(json!({"serviceNode": {
             "id": node.node.id,
@@ -293,6 +297,7 @@ impl Manager {
             "role": node.role,
             "state": health["state"],
             "reason": health["reason"],
+            "failed_probes": health["failed_probes"],
         }}))
     }
 

@@ -105,6 +105,16 @@ impl Node {
         }
     }
 
+    /// The node as the component's hooks take it (`paasm:platform/types.node`).
+    fn val(&self) -> Val {
+        Val::Record(vec![
+            ("id".into(), Val::String(self.node.id.clone())),
+            ("ip".into(), Val::String(self.node.ip.clone())),
+            ("role".into(), Val::String(self.role.clone())),
+            ("cloud".into(), Val::String(self.node.cloud.clone())),
+        ])
+    }
+
     fn stored(&self) -> StoredNode {
         StoredNode {
             id: self.node.id.clone(),
@@ -135,8 +145,8 @@ impl Node {
 struct Inner {
     lifecycle: Lifecycle,
     nodes: Vec<Node>,
-    /// Node id -> why its last health probe failed.
-    unreachable: BTreeMap<String, String>,
+    /// Node id -> why its last health probe failed, and how many it failed in a row.
+    unreachable: BTreeMap<String, health::Unhealthy>,
 }
 
 /// One service's manager: lifecycle, nodes, controller and component.
@@ -277,17 +287,7 @@ impl Manager {
         let Some(func) = guest.find(LIFECYCLE, hook) else {
             return Ok(());
         };
-        let list = nodes
-            .iter()
-            .map(|n| {
-                Val::Record(vec![
-                    ("id".into(), Val::String(n.node.id.clone())),
-                    ("ip".into(), Val::String(n.node.ip.clone())),
-                    ("role".into(), Val::String(n.role.clone())),
-                    ("cloud".into(), Val::String(n.node.cloud.clone())),
-                ])
-            })
-            .collect();
+        let list = nodes.iter().map(Node::val).collect();
         let results = guest
             .call(&func, &[Val::List(list)])
             .await
