@@ -280,6 +280,24 @@ enum Command {
         /// The guest's name (lowercase words joined by `-`): its directory and component.
         name: String,
     },
+    /// Boot the instances of an EC2-compatible API that starts no machines (moto) as network
+    /// namespaces on this machine, until stopped: what the ec2 driver's tests and benchmarks
+    /// run against. Needs root and iproute2.
+    #[command(hide = true)]
+    Ec2Hypervisor {
+        /// The API's endpoint, e.g. http://127.0.0.1:5000.
+        #[arg(long, value_name = "URL")]
+        endpoint: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        #[arg(long, value_name = "KEY")]
+        access_key: String,
+        #[arg(long, value_name = "SECRET")]
+        secret_key: String,
+        /// Where the hosts' files are kept.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// Options of every command that talks to a frontend.
@@ -758,7 +776,53 @@ fn main() -> ExitCode {
                 )
             }))
         }
+        Command::Ec2Hypervisor {
+            endpoint,
+            region,
+            access_key,
+            secret_key,
+            dir,
+        } => {
+            let _ = init_logging(None);
+            exit(ec2_hypervisor(
+                &endpoint,
+                &region,
+                &access_key,
+                &secret_key,
+                &dir,
+            ))
+        }
     }
+}
+
+/// `paasm ec2-hypervisor`: announces the account it set up, then runs until SIGINT or SIGTERM
+/// and kills its hosts.
+fn ec2_hypervisor(
+    endpoint: &str,
+    region: &str,
+    access_key: &str,
+    secret_key: &str,
+    dir: &Path,
+) -> Result<()> {
+    let endpoint = paasm::iaas::ec2::Endpoint::parse(endpoint)
+        .map_err(|e| anyhow::anyhow!("--endpoint: {e}"))?;
+    let client = paasm::iaas::ec2::Ec2Client::new(
+        endpoint,
+        region,
+        access_key,
+        secret_key,
+        std::time::Duration::from_secs(10),
+    );
+    let hypervisor = paasm::iaas::hypervisor::Hypervisor::start(client, dir)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "paasm ec2-hypervisor ready: SUBNET_ID = {} MANAGER_IP = {}",
+        hypervisor.subnet_id, hypervisor.gateway
+    );
+    let rt = runtime()?;
+    rt.block_on(async { paasm::service::agent::shutdown_signal()?.await; anyhow::Ok(()) })?;
+    drop(hypervisor);
+    Ok(())
 }
 
 /// Runs a frontend client command: errors are printed as `error: ...`, exit status 1.

@@ -3,23 +3,19 @@
 //! free loopback port for each test, with an account set up as a real one would be (a VPC and
 //! subnet, a security group, a key pair).
 //!
-//! moto starts no machines, so the test runs a small hypervisor beside it: it watches the EC2
-//! API and turns every running instance into a network-namespace host (the `netns` driver's
-//! machinery) with that instance's private address, booting its `UserData`; a terminated
-//! instance's host is killed. The whole helloworld flow then runs on "EC2": the manager asks
+//! moto starts no machines, so the test runs the host's hypervisor beside it
+//! (`paasm::iaas::hypervisor`): it watches the EC2 API and turns every running instance into a
+//! network-namespace host (the `netns` driver's machinery) with that instance's private
+//! address, booting its `UserData`; a terminated instance's host is killed. The whole helloworld flow then runs on "EC2": the manager asks
 //! for instances, their agents fetch their code from it over the namespace network, and the
 //! manager calls them at their private addresses.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use paasm::iaas::cloud::Cloud;
 use paasm::iaas::ec2::{Ec2Client, Endpoint, parse_instances};
-use paasm::iaas::netns::NetnsCloud;
 use serde_json::json;
 
 use crate::clouds::{CloudManager, CloudSetup};
@@ -133,151 +129,29 @@ pub fn ec2(client: &Ec2Client, action: &str, params: &[(&str, &str)]) -> Result<
         .block_on(client.call(action, &params))
 }
 
-fn field(xml: &str, tag: &str) -> String {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open).map(|i| i + open.len()).unwrap();
-    let end = start + xml[start..].find('<').unwrap();
-    xml[start..end].to_string()
+/// The hypervisor behind moto (`paasm::iaas::hypervisor`), with its directory.
+pub struct Hypervisor {
+    inner: paasm::iaas::hypervisor::Hypervisor,
+    _dir: tempfile::TempDir,
 }
 
-/// The hypervisor behind moto: running instances become namespace hosts.
-pub struct Hypervisor {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-    base: PathBuf,
-    /// The subnet the account's instances get their addresses in.
-    pub subnet_id: String,
-    /// The gateway of the hosts' network: where the nodes reach the manager.
-    pub gateway: String,
+impl std::ops::Deref for Hypervisor {
+    type Target = paasm::iaas::hypervisor::Hypervisor;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
 }
 
 impl Hypervisor {
-    /// Sets up the account (VPC, subnet on a free network, security group, key pair) and
-    /// starts watching the API.
+    /// Sets up moto's account and starts watching its API.
     pub fn start(moto: &Moto) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("hosts");
-        let hosts = NetnsCloud::new("hypervisor", &base, None).unwrap();
-        let [a, b, c] = hosts.network();
-        let gateway = hosts.gateway().unwrap();
-        let client = moto.client();
-        let vpc = ec2(
-            &client,
-            "CreateVpc",
-            &[("CidrBlock", &format!("{a}.{b}.0.0/16"))],
-        )
-        .unwrap();
-        let vpc = field(&vpc, "vpcId");
-        let subnet = ec2(
-            &client,
-            "CreateSubnet",
-            &[("VpcId", &vpc), ("CidrBlock", &format!("{a}.{b}.{c}.0/24"))],
-        )
-        .unwrap();
-        let subnet_id = field(&subnet, "subnetId");
-        ec2(
-            &client,
-            "CreateSecurityGroup",
-            &[
-                ("GroupName", "paasm"),
-                ("GroupDescription", "paasm nodes"),
-                ("VpcId", &vpc),
-            ],
-        )
-        .unwrap();
-        ec2(&client, "CreateKeyPair", &[("KeyName", "paasm")]).unwrap();
-
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = stop.clone();
-            std::thread::spawn(move || watch(client, hosts, &stop))
-        };
-        Self {
-            stop,
-            thread: Some(thread),
-            _dir: dir,
-            base,
-            subnet_id,
-            gateway,
-        }
+        let inner =
+            paasm::iaas::hypervisor::Hypervisor::start(moto.client(), &dir.path().join("hosts"))
+                .unwrap();
+        Self { inner, _dir: dir }
     }
-
-    /// The hosts running now: instance id -> namespace record.
-    pub fn hosts(&self) -> BTreeMap<String, paasm::iaas::netns::NetnsRecord> {
-        let booted: BTreeMap<String, String> =
-            std::fs::read_to_string(self.base.join("instances.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_default();
-        let records = paasm::iaas::netns::records(&self.base);
-        booted
-            .into_iter()
-            .filter_map(|(id, vmid)| {
-                records
-                    .iter()
-                    .find(|r| r.vmid == vmid)
-                    .map(|r| (id, r.clone()))
-            })
-            .collect()
-    }
-}
-
-impl Drop for Hypervisor {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        paasm::iaas::netns::kill_all(&self.base);
-    }
-}
-
-/// The hypervisor's loop: boot running instances, kill terminated ones, until `stop`.
-fn watch(client: Ec2Client, hosts: NetnsCloud, stop: &AtomicBool) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let base = hosts_base(&hosts);
-    // Instance id -> the host's vmid.
-    let mut booted: BTreeMap<String, String> = BTreeMap::new();
-    while !stop.load(Ordering::SeqCst) {
-        let listed = runtime.block_on(client.call("DescribeInstances", &[]));
-        if let Ok(xml) = listed
-            && let Ok(instances) = parse_instances(&xml)
-        {
-            for i in &instances {
-                match (i.state.as_str(), booted.get(&i.id)) {
-                    ("pending" | "running", None) => {
-                        let script = runtime
-                            .block_on(client.user_data(&i.id))
-                            .unwrap_or_default();
-                        match hosts.boot_at(&i.private_ip, &script) {
-                            Ok(host) => {
-                                booted.insert(i.id.clone(), host.vmid);
-                            }
-                            Err(e) => eprintln!("hypervisor: cannot boot {}: {e}", i.id),
-                        }
-                    }
-                    ("shutting-down" | "terminated" | "stopping" | "stopped", Some(vmid)) => {
-                        let _ = hosts.kill_instance(vmid);
-                        booted.remove(&i.id);
-                    }
-                    _ => {}
-                }
-            }
-            let _ = std::fs::write(
-                base.join("instances.json"),
-                serde_json::to_vec(&booted).unwrap(),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn hosts_base(hosts: &NetnsCloud) -> PathBuf {
-    hosts.base().to_path_buf()
 }
 
 /// The configuration of an ec2 cloud on `moto` behind `hv`.

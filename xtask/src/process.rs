@@ -64,6 +64,27 @@ impl Announcing {
         self.child.id()
     }
 
+    /// Waits at most `timeout` for the announcement and returns the child and the rest of the
+    /// announcement line; if the child exits first, or the time runs out, it is killed and
+    /// reaped and the error says so.
+    pub fn line(mut self, timeout: Duration) -> Result<(Child, String)> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(rest) => Ok((self.child, rest)),
+            Err(e) => {
+                let _ = self.child.kill();
+                let status = self.child.wait().context("cannot wait for the child")?;
+                match e {
+                    RecvTimeoutError::Timeout => {
+                        bail!("`{}` did not announce itself within {timeout:?}", self.what)
+                    }
+                    RecvTimeoutError::Disconnected => {
+                        bail!("`{}` exited ({status}) before announcing itself", self.what)
+                    }
+                }
+            }
+        }
+    }
+
     /// Waits for the announcement (at most `timeout`, if given) and returns the child and the
     /// announced address. If the child exits first, or the time runs out, it is killed and
     /// reaped and the error says so.

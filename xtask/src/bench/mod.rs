@@ -57,6 +57,9 @@ pub struct InternalArgs {
     /// Where to write BENCHMARKS.md (not written when absent)
     #[arg(long)]
     report: Option<PathBuf>,
+    /// The `moto_server` the ec2 cloud is measured against (not measured when absent)
+    #[arg(long)]
+    moto_server: Option<PathBuf>,
 }
 
 /// Builds what the bench needs and runs the release bench; returns its exit code.
@@ -93,6 +96,12 @@ pub fn run(paths: &Paths, args: &BenchArgs) -> Result<i32> {
             .arg(paths.config_tree())
             .arg("--services-dir")
             .arg(paths.services());
+        match crate::moto::ensure_moto_server(paths) {
+            Ok(moto) => {
+                cmd.arg("--moto-server").arg(moto);
+            }
+            Err(e) => eprintln!("the ec2 cloud will not be measured: {e:#}"),
+        }
     } else {
         cmd.arg("--native-only");
     }
@@ -190,6 +199,7 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
                 config_dir,
                 services_dir,
                 work_dir: &args.work_dir,
+                moto_server: args.moto_server.as_deref(),
             })?)
         }
         _ => None,

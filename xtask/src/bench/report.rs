@@ -255,6 +255,48 @@ pub fn scaling_table(scaling: &Scaling) -> String {
         scaling.idle_rss_kib as f64 / 1024.0,
         scaling.peak_rss_kib as f64 / 1024.0
     );
+    out.push_str(&clouds_table(scaling));
+    out
+}
+
+/// `add_nodes` on the clouds whose nodes are separate hosts, against the local cloud's batch
+/// of the same size from the same run.
+fn clouds_table(scaling: &Scaling) -> String {
+    let clouds = &scaling.clouds;
+    if clouds.batches.is_empty() && clouds.skipped.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nOn clouds whose nodes are separate hosts, against the local cloud's batch of the same \
+         size above:\n\n\
+         | cloud | nodes are | nodes | add_nodes to RUNNING | local add_nodes | ratio | remove_nodes |\n\
+         |---|---|--:|--:|--:|--:|--:|\n",
+    );
+    for c in &clouds.batches {
+        let local = scaling.batches.iter().find(|b| b.nodes == c.nodes);
+        let (local_s, ratio) = match local {
+            Some(b) => (
+                format!("{:.2} s", b.add_nodes.as_secs_f64()),
+                format!(
+                    "{:.2}",
+                    c.add_nodes.as_secs_f64() / b.add_nodes.as_secs_f64().max(1e-9)
+                ),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.2} s | {local_s} | {ratio} | {:.2} s |",
+            c.cloud,
+            c.hosts,
+            c.nodes,
+            c.add_nodes.as_secs_f64(),
+            c.remove_nodes.as_secs_f64()
+        );
+    }
+    for (cloud, why) in &clouds.skipped {
+        let _ = writeln!(out, "\n`{cloud}` was not measured: {why}.");
+    }
     out
 }
 

@@ -6,6 +6,11 @@
 //! The difference is what the manager's path costs per batch: generating the boot script,
 //! bash running it, each node fetching its component and binary path from the manager, the
 //! controller's polling and the `on-nodes-added` hook calling every agent's `startup`.
+//!
+//! Then `add_nodes(10)` on clouds whose nodes are separate hosts ([`run_cloud`]): `netns`
+//! (each node its own network namespace on a bridge, when this machine allows it) and `ec2`
+//! against moto, whose instances `paasm ec2-hypervisor` boots as namespaces, against the local
+//! cloud's batch of the same size from the same run.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -45,6 +50,8 @@ pub struct Scaling {
     pub idle_rss_kib: u64,
     /// The manager's peak resident memory over the whole run.
     pub peak_rss_kib: u64,
+    /// `add_nodes` on the clouds whose nodes are separate hosts.
+    pub clouds: Clouds,
 }
 
 /// Where the bench finds what it runs.
@@ -54,44 +61,287 @@ pub struct Inputs<'a> {
     pub config_dir: &'a Path,
     pub services_dir: &'a Path,
     pub work_dir: &'a Path,
+    /// moto's server, for the ec2 cloud.
+    pub moto_server: Option<&'a Path>,
+}
+
+/// A manager of the helloworld service started for a bench, killed (its nodes stopped) when
+/// dropped.
+struct BenchManager {
+    addr: SocketAddr,
+    pid: u32,
+    // Dropped in order: the nodes' processes, then the manager.
+    _nodes: StopNodes,
+    _child: KillOnDrop,
+}
+
+impl BenchManager {
+    /// Starts `paasm manager --service helloworld --cloud CLOUD` on a copy of the tree in
+    /// `dir` (the cloud's configuration replaced by `cloud_cfg`, if given), listening on
+    /// `listen`.
+    fn start(
+        inputs: &Inputs,
+        dir: &Path,
+        cloud: &str,
+        cloud_cfg: Option<&str>,
+        listen: &str,
+    ) -> Result<Self> {
+        let _ = fs::remove_dir_all(dir);
+        let tree = dir.join("config");
+        copy_tree(inputs.config_dir, &tree)?;
+        if let Some(cfg) = cloud_cfg {
+            fs::write(tree.join(format!("cloud/{cloud}.cfg")), cfg)?;
+        }
+        let agent_port = free_port()?;
+        fs::write(
+            tree.join("manager/helloworld-manager.cfg"),
+            format!("AGENT_PORT = {agent_port}\nNODE_POLL_INTERVAL_MS = 50\n"),
+        )?;
+        let var = dir.join("var");
+        let mut cmd = Command::new(inputs.paasm);
+        cmd.args(["manager", "--service", "helloworld", "--cloud", cloud])
+            .args(["--listen", listen])
+            .arg("--var")
+            .arg(&var)
+            .arg("--config-dir")
+            .arg(&tree)
+            .arg("--services-dir")
+            .arg(inputs.services_dir)
+            .stderr(Stdio::from(fs::File::create(
+                dir.join("manager.stderr.log"),
+            )?));
+        let announcing = Announcing::spawn(&mut cmd, "paasm manager listening on ", false)?;
+        let pid = announcing.id();
+        let (child, addr) = announcing.ready(Some(Duration::from_secs(120)))?;
+        // A manager on every address is called on loopback.
+        let addr = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        Ok(Self {
+            addr,
+            pid,
+            _nodes: StopNodes(var.join("var/cache/paasm-manager/nodes")),
+            _child: KillOnDrop(child),
+        })
+    }
+
+    /// The agent port the manager's nodes serve on (a free port picked at start).
+    fn agent_port(dir: &Path) -> Result<u16> {
+        let cfg = fs::read_to_string(dir.join("config/manager/helloworld-manager.cfg"))?;
+        cfg.lines()
+            .find_map(|l| l.strip_prefix("AGENT_PORT = "))
+            .and_then(|p| p.trim().parse().ok())
+            .context("no AGENT_PORT in the bench's manager annex")
+    }
+}
+
+/// `add_nodes(count)` on a cloud whose nodes are separate hosts.
+#[derive(Debug, Clone)]
+pub struct CloudBatch {
+    pub cloud: String,
+    /// What the cloud's nodes are.
+    pub hosts: &'static str,
+    pub nodes: usize,
+    /// `add_nodes` from the request to RUNNING.
+    pub add_nodes: Duration,
+    /// `remove_nodes` of the same nodes, to RUNNING.
+    pub remove_nodes: Duration,
+}
+
+/// The clouds measured beside the local one, and why any was not.
+#[derive(Debug, Clone, Default)]
+pub struct Clouds {
+    pub batches: Vec<CloudBatch>,
+    pub skipped: Vec<(String, String)>,
+}
+
+/// The batch measured on the other clouds.
+pub const CLOUD_BATCH: usize = 10;
+
+/// Measures `add_nodes(CLOUD_BATCH)` on `netns` and on `ec2` against moto (when this machine
+/// can make namespaces); a cloud that cannot run or fails is reported with the reason, not
+/// measured.
+fn run_clouds(inputs: &Inputs) -> Clouds {
+    let mut clouds = Clouds::default();
+    let unavailable = netns_unavailable();
+    let netns = match &unavailable {
+        Some(why) => Err(why.clone()),
+        None => run_cloud(
+            inputs,
+            "netns",
+            None,
+            "network namespaces on a bridge",
+            CLOUD_BATCH,
+        )
+        .map_err(|e| format!("failed: {e:#}")),
+    };
+    let ec2 = match (&unavailable, inputs.moto_server) {
+        (Some(why), _) => Err(format!("its hypervisor needs network namespaces: {why}")),
+        (None, None) => Err("moto_server could not be installed".to_string()),
+        (None, Some(moto)) => run_ec2(inputs, moto).map_err(|e| format!("failed: {e:#}")),
+    };
+    for (cloud, outcome) in [("netns", netns), ("ec2", ec2)] {
+        match outcome {
+            Ok(batch) => clouds.batches.push(batch),
+            Err(why) => {
+                eprintln!("==> manager: add_nodes on {cloud}: not measured: {why}");
+                clouds.skipped.push((cloud.into(), why));
+            }
+        }
+    }
+    clouds
+}
+
+/// The ec2 batch: moto on a free port, `paasm ec2-hypervisor` booting its instances, a manager
+/// whose cloud is that account.
+fn run_ec2(inputs: &Inputs, moto_server: &Path) -> Result<CloudBatch> {
+    let dir = inputs.work_dir.join("ec2");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let moto = Command::new(moto_server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(fs::File::create(dir.join("moto.log"))?))
+        .spawn()
+        .with_context(|| format!("cannot start {}", moto_server.display()))?;
+    let _moto = KillOnDrop(moto);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("moto_server did not listen on {endpoint} within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (key, secret) = ("AKIDPAASMBENCH", "paasm-bench-secret");
+    let mut cmd = Command::new(inputs.paasm);
+    cmd.args(["ec2-hypervisor", "--endpoint", &endpoint])
+        .args(["--access-key", key, "--secret-key", secret])
+        .arg("--dir")
+        .arg(dir.join("hosts"))
+        .stderr(Stdio::from(fs::File::create(dir.join("hypervisor.log"))?));
+    let announcing = Announcing::spawn(&mut cmd, "paasm ec2-hypervisor ready: ", false)?;
+    let (child, ready) = announcing.line(Duration::from_secs(60))?;
+    let _hypervisor = TermOnDrop(child);
+    let value = |key: &str| -> Result<String> {
+        ready
+            .split_once(&format!("{key} = "))
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .map(str::to_string)
+            .with_context(|| format!("no {key} in the hypervisor's announcement: {ready}"))
+    };
+    let cfg = format!(
+        "[iaas]\nDRIVER = ec2\nUSERNAME = {key}\nPASSWORD = {secret}\nREGION = us-east-1\n\
+         IMAGE_ID = ami-12c6146b\nSIZE = t2.micro\nSECURITY_GROUP_NAME = paasm\nKEY_NAME = paasm\n\
+         ENDPOINT = {endpoint}\nSUBNET_ID = {}\nADDRESS = private\nMANAGER_IP = {}\nTIMEOUT = 10\n",
+        value("SUBNET_ID")?,
+        value("MANAGER_IP")?
+    );
+    run_cloud(
+        inputs,
+        "ec2",
+        Some(&cfg),
+        "moto instances booted as network namespaces",
+        CLOUD_BATCH,
+    )
+}
+
+/// A child stopped with SIGTERM (so it can clean up), then SIGKILL after 30 s.
+struct TermOnDrop(Child);
+
+impl Drop for TermOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory preconditions; the pid is our own child's.
+        unsafe {
+            libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Why netns nodes cannot be made here (root and iproute2 are needed), if they cannot.
+fn netns_unavailable() -> Option<String> {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .unwrap_or("");
+    if euid != "0" {
+        return Some("network namespaces need root".into());
+    }
+    match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(out) if out.status.success() => None,
+        Ok(out) => Some(format!(
+            "`ip netns list` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Some(format!("iproute2's `ip` cannot run: {e}")),
+    }
+}
+
+/// One `add_nodes(count)` and `remove_nodes(count)` on `cloud` (configured by `cloud_cfg`
+/// when given).
+fn run_cloud(
+    inputs: &Inputs,
+    cloud: &str,
+    cloud_cfg: Option<&str>,
+    hosts: &'static str,
+    count: usize,
+) -> Result<CloudBatch> {
+    eprintln!("==> manager: add_nodes({count}) on {cloud}");
+    let dir = inputs.work_dir.join(format!("manager-{cloud}"));
+    // Nodes on a cloud's own network reach the manager at its gateway there.
+    let m = BenchManager::start(inputs, &dir, cloud, cloud_cfg, "0.0.0.0:0")?;
+    call(m.addr, "POST", "startup", json!({}))?;
+    wait_stable(m.addr, "RUNNING")?;
+    let started = Instant::now();
+    call(m.addr, "POST", "add_nodes", json!({"count": count}))?;
+    wait_stable(m.addr, "RUNNING")?;
+    let add_nodes = started.elapsed();
+    let listed = call(m.addr, "GET", "list_nodes", json!({}))?;
+    let nodes = listed["helloworld"].as_array().map_or(0, Vec::len);
+    if nodes != count {
+        bail!("add_nodes({count}) on {cloud} left {nodes} nodes: {listed}");
+    }
+    let started = Instant::now();
+    call(m.addr, "POST", "remove_nodes", json!({"count": count}))?;
+    wait_stable(m.addr, "RUNNING")?;
+    let remove_nodes = started.elapsed();
+    call(m.addr, "POST", "shutdown", json!({}))?;
+    wait_stable(m.addr, "STOPPED")?;
+    eprintln!(
+        "    {count} nodes: add_nodes {:.2} s, remove_nodes {:.2} s",
+        add_nodes.as_secs_f64(),
+        remove_nodes.as_secs_f64()
+    );
+    Ok(CloudBatch {
+        cloud: cloud.to_string(),
+        hosts,
+        nodes: count,
+        add_nodes,
+        remove_nodes,
+    })
 }
 
 /// Runs the scaling bench.
 pub fn run(inputs: &Inputs) -> Result<Scaling> {
     eprintln!("==> manager: add_nodes on the local cloud");
     let dir = inputs.work_dir.join("manager");
-    let _ = fs::remove_dir_all(&dir);
-    let tree = dir.join("config");
-    copy_tree(inputs.config_dir, &tree)?;
-    let agent_port = free_port()?;
-    fs::write(
-        tree.join("manager/helloworld-manager.cfg"),
-        format!("AGENT_PORT = {agent_port}\nNODE_POLL_INTERVAL_MS = 50\n"),
-    )?;
-    let var = dir.join("var");
-    let mut cmd = Command::new(inputs.paasm);
-    cmd.args([
-        "manager",
-        "--service",
-        "helloworld",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .arg("--var")
-    .arg(&var)
-    .arg("--config-dir")
-    .arg(&tree)
-    .arg("--services-dir")
-    .arg(inputs.services_dir)
-    .stderr(Stdio::from(fs::File::create(
-        dir.join("manager.stderr.log"),
-    )?));
-    let announcing = Announcing::spawn(&mut cmd, "paasm manager listening on ", false)?;
-    let pid = announcing.id();
-    let (child, addr) = announcing.ready(Some(Duration::from_secs(120)))?;
-    let _manager = KillOnDrop(child);
-    let nodes_dir = var.join("var/cache/paasm-manager/nodes");
-    let _nodes = StopNodes(nodes_dir);
+    let manager = BenchManager::start(inputs, &dir, "local", None, "127.0.0.1:0")?;
+    let (addr, pid) = (manager.addr, manager.pid);
+    let agent_port = BenchManager::agent_port(&dir)?;
 
     call(addr, "POST", "startup", json!({}))?;
     wait_stable(addr, "RUNNING")?;
@@ -122,10 +372,13 @@ pub fn run(inputs: &Inputs) -> Result<Scaling> {
     let peak_rss_kib = status_kib(pid, "VmHWM")?;
     call(addr, "POST", "shutdown", json!({}))?;
     wait_stable(addr, "STOPPED")?;
+    drop(manager);
+    let clouds = run_clouds(inputs);
     Ok(Scaling {
         batches,
         idle_rss_kib,
         peak_rss_kib,
+        clouds,
     })
 }
 
