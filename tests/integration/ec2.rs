@@ -95,6 +95,18 @@ impl Moto {
         }
     }
 
+    /// Sends the server a signal (`STOP`, `CONT`): a stopped server accepts connections and
+    /// never answers, like an API that times out.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("moto runs").id();
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{signal} {pid}");
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -318,4 +330,54 @@ fn an_ec2_api_that_goes_away_ends_in_a_reported_error() {
     // The manager keeps serving, with no node.
     assert_eq!(m.state(), "ERROR");
     assert!(hv.hosts().is_empty());
+}
+
+#[test]
+fn an_ec2_api_that_times_out_ends_in_a_reported_error_and_leaks_nothing() {
+    let Some(program) =
+        ec2_missing("an_ec2_api_that_times_out_ends_in_a_reported_error_and_leaks_nothing")
+    else {
+        return;
+    };
+    let moto = Moto::start(program);
+    let hv = Hypervisor::start(&moto);
+    let m = ec2_setup(&moto, &hv, "NODE_HEALTH_INTERVAL_MS = 200\n").start();
+    CloudManager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING");
+    // The API accepts the connection and never answers: the call times out (TIMEOUT = 5).
+    moto.signal("STOP");
+    CloudManager::ok(m.post("add_nodes", json!({"count": 1})));
+    assert_eq!(m.settle(), "ERROR");
+    let reason = m.last_reason();
+    assert!(
+        reason.contains("RunInstances") && reason.contains("no reply within"),
+        "{reason}"
+    );
+    // The API comes back and may carry out the request it held: whatever it started for this
+    // manager is killed, since no record names it.
+    moto.signal("CONT");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let known = instances(&moto);
+        if known.values().all(|(state, _)| state == "terminated") && hv.hosts().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left running: {known:?} {:?}", hv.hosts());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if !instances(&moto).is_empty() {
+        let log = CloudManager::ok(m.get("get_log", None))["log"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(log.contains("never recorded"), "{log}");
+    }
+    // The service recovers: started again, it adds a node that answers.
+    CloudManager::ok(m.post("startup", json!({})));
+    assert_eq!(m.settle(), "RUNNING", "{}", m.last_reason());
+    CloudManager::ok(m.post("add_nodes", json!({"count": 1})));
+    assert_eq!(m.settle(), "RUNNING", "{}", m.last_reason());
+    assert_eq!(m.node_ids().len(), 1);
+    CloudManager::ok(m.post("shutdown", json!({})));
+    assert_eq!(m.settle(), "STOPPED");
 }

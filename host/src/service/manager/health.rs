@@ -4,7 +4,8 @@
 //! again is marked reachable again. Every change is logged. A manager component that exports
 //! `paasm:service/health` is then asked which unreachable nodes to replace, and the host
 //! replaces them ([`replace`]): the service is `ADAPTING` meanwhile and ends `RUNNING`, or
-//! `ERROR` with the reason.
+//! `ERROR` with the reason. Each round also sweeps the clouds' lists for instances no record
+//! names, when no node is being created ([`sweep`]).
 //!
 //! At start, the manager also reconciles its records with what each cloud lists
 //! ([`reconcile`]): an instance the cloud runs for this manager but that no record names (the
@@ -56,6 +57,7 @@ pub(super) fn spawn(manager: &Arc<Manager>) {
 /// component which to replace.
 pub(super) async fn check(manager: &Arc<Manager>) {
     probe(manager).await;
+    sweep(manager).await;
     let unhealthy: Vec<(Node, Unhealthy)> = {
         let inner = manager.lock();
         if inner.lifecycle.state() != ServiceState::Running {
@@ -172,6 +174,47 @@ fn replace(manager: &Arc<Manager>, victims: Vec<Node>) {
     if let Err(e) = begun {
         // Another operation began meanwhile: the next probe round asks again.
         tracing::debug!("not replacing now: {e:?}");
+    }
+}
+
+/// Kills every instance a cloud runs for this manager that no record names, while no node is
+/// being created or deleted: a request the cloud carried out after the manager gave up on it
+/// (a `RunInstances` that timed out) never leaks a node. Clouds that cannot list now are
+/// tried again at the next round.
+async fn sweep(manager: &Arc<Manager>) {
+    let Ok(_scaling) = manager.scaling.try_lock() else {
+        return;
+    };
+    let recorded: Vec<(String, String)> = manager
+        .lock()
+        .nodes
+        .iter()
+        .map(|n| (n.node.cloud.clone(), n.node.vmid.clone()))
+        .collect();
+    for name in manager.controller.clouds() {
+        let Some(cloud) = manager.controller.cloud_arc(&name) else {
+            continue;
+        };
+        let lister = cloud.clone();
+        let Ok(Ok(listed)) = tokio::task::spawn_blocking(move || lister.list_vms()).await else {
+            continue;
+        };
+        for instance in listed {
+            if recorded.contains(&(name.clone(), instance.vmid.clone())) {
+                continue;
+            }
+            tracing::warn!(
+                cloud = %name, vmid = %instance.vmid, ip = %instance.ip,
+                "killing an instance this manager never recorded (its cloud carried out a request the manager had given up on)"
+            );
+            let killer = cloud.clone();
+            let vmid = instance.vmid.clone();
+            match tokio::task::spawn_blocking(move || killer.kill_instance(&vmid)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(cloud = %name, vmid = %instance.vmid, "cannot kill it: {e}"),
+                Err(e) => tracing::error!(cloud = %name, vmid = %instance.vmid, "cannot kill it: {e}"),
+            }
+        }
     }
 }
 
