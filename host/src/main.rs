@@ -277,6 +277,9 @@ enum Command {
         /// Where to write it [default: guests/NAME].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// With --world manager: where its service package goes [default: config/services/NAME].
+        #[arg(long, value_name = "DIR")]
+        package_dir: Option<PathBuf>,
         /// The guest's name (lowercase words joined by `-`): its directory and component.
         name: String,
     },
@@ -760,6 +763,7 @@ fn main() -> ExitCode {
             lang,
             world,
             dir,
+            package_dir,
             name,
         } => {
             let _ = init_logging(None);
@@ -768,6 +772,7 @@ fn main() -> ExitCode {
                 world,
                 name,
                 dir,
+                package_dir,
             };
             exit(paasm::cli::new::run(&request).map(|dir| {
                 println!(

@@ -857,7 +857,7 @@ fn run_manager_step(m: &Manager, at: &str, step: &toml::Table) {
 }
 
 /// Runs every manager conformance case, each on a fresh manager of `service`.
-fn run_manager_conformance(service: &str) {
+pub fn run_manager_conformance(service: &str) {
     for (file, case) in case_files("manager") {
         let name = case["name"].as_str().unwrap_or(&file).to_string();
         let m = ManagerSetup::for_service(service, "").start();

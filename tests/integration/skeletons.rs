@@ -1,7 +1,9 @@
-//! `paasm new`'s agent skeletons conform: `cargo xtask test` has the release `paasm` write one in
-//! every language into a scratch guests workspace and builds it with the builders of
-//! `cargo xtask build-guests` (xtask/src/skeletons.rs); each must then pass the agent
-//! conformance cases exactly as generated, answering like the Rust helloworld agent.
+//! `paasm new`'s skeletons conform: `cargo xtask test` has the release `paasm` write an agent in
+//! every language, and a manager (with its service package) in Rust and Python, into a scratch
+//! guests workspace and builds them with the builders of `cargo xtask build-guests`
+//! (xtask/src/skeletons.rs); each must then pass its world's conformance cases exactly as
+//! generated: the agent cases, answering like the Rust helloworld agent, or the manager cases,
+//! as a service of its own.
 
 use crate::agent_conformance::conforms;
 
@@ -28,4 +30,14 @@ fn the_c_agent_skeleton_conforms() {
 #[test]
 fn the_go_agent_skeleton_conforms() {
     conforms("skeleton-agent-go");
+}
+
+#[test]
+fn the_rust_manager_skeleton_passes_the_manager_conformance_suite() {
+    crate::managers::run_manager_conformance("skeleton-manager-rs");
+}
+
+#[test]
+fn the_python_manager_skeleton_passes_the_manager_conformance_suite() {
+    crate::managers::run_manager_conformance("skeleton-manager-py");
 }

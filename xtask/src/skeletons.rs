@@ -1,8 +1,10 @@
 //! The check of `paasm new`, part of `cargo xtask test`: the release `paasm` writes an agent
-//! skeleton in every language into a scratch guests workspace (`<target>/skeletons/guests`),
-//! and the same builders as `cargo xtask build-guests` build them into
-//! `<target>/components/skeleton-agent-<lang>.wasm`, where the integration tests
-//! (`tests/integration/skeletons.rs`) run the agent conformance cases against them.
+//! skeleton in every language and a manager skeleton in every language that has one into a
+//! scratch guests workspace (`<target>/skeletons/guests`, the managers' service packages in
+//! `<target>/skeletons/config/services`), and the same builders as `cargo xtask build-guests`
+//! build them into `<target>/components/skeleton-<world>-<lang>.wasm` (the packages into
+//! `<target>/services/`), where the integration tests (`tests/integration/skeletons.rs`) run
+//! their world's conformance cases against them.
 //!
 //! The scratch root links the repository's `wit/` (which the builders and the Rust skeleton's
 //! `generate!` read); the Rust skeleton's path to the SDK is made absolute, since the SDK takes
@@ -17,14 +19,16 @@ use crate::cargo::step;
 use crate::guests::{self, Component};
 use crate::paths::Paths;
 
-/// The skeletons checked: `paasm new --lang` and the name each is generated under (also its
-/// component's file stem).
-pub const SKELETONS: [(&str, &str); 5] = [
-    ("rust", "skeleton-agent-rs"),
-    ("python", "skeleton-agent-py"),
-    ("js", "skeleton-agent-js"),
-    ("c", "skeleton-agent-c"),
-    ("go", "skeleton-agent-go"),
+/// The skeletons checked: `paasm new --lang` and `--world`, and the name each is generated
+/// under (also its component's file stem and, for a manager, its service package's name).
+pub const SKELETONS: [(&str, &str, &str); 7] = [
+    ("rust", "agent", "skeleton-agent-rs"),
+    ("python", "agent", "skeleton-agent-py"),
+    ("js", "agent", "skeleton-agent-js"),
+    ("c", "agent", "skeleton-agent-c"),
+    ("go", "agent", "skeleton-agent-go"),
+    ("rust", "manager", "skeleton-manager-rs"),
+    ("python", "manager", "skeleton-manager-py"),
 ];
 
 /// Generates every skeleton with the built `paasm` and builds it; returns the components.
@@ -65,35 +69,32 @@ pub fn build(paths: &Paths) -> Result<Vec<Component>> {
     )
     .context("cannot copy guests/Cargo.lock")?;
 
-    for (lang, name) in SKELETONS {
+    let packages = scratch.join("config").join("services");
+    for (lang, world, name) in SKELETONS {
         let dir = guests_dir.join(name);
         let mut cmd = Command::new(paths.paasm_bin());
-        cmd.args(["new", "--lang", lang, "--world", "agent", "--dir"])
+        cmd.args(["new", "--lang", lang, "--world", world, "--dir"])
             .arg(&dir)
+            .arg("--package-dir")
+            .arg(packages.join(name))
             .arg(name);
-        step(&format!("paasm new --lang {lang} {name}"), &mut cmd)?;
+        step(
+            &format!("paasm new --lang {lang} --world {world} {name}"),
+            &mut cmd,
+        )?;
         if !dir.is_dir() {
-            bail!("`paasm new --lang {lang}` wrote no {}", dir.display());
+            bail!(
+                "`paasm new --lang {lang} --world {world}` wrote no {}",
+                dir.display()
+            );
+        }
+        if world == "manager" && !packages.join(name).join("service.toml").is_file() {
+            bail!("`paasm new --world manager` wrote no service package for {name}");
+        }
+        if lang == "rust" {
+            absolute_sdk(paths, &dir.join("Cargo.toml"))?;
         }
     }
-    let sdk = paths.root.join("sdk");
-    let cargo_toml = guests_dir.join("skeleton-agent-rs/Cargo.toml");
-    let text = fs::read_to_string(&cargo_toml)
-        .with_context(|| format!("cannot read {}", cargo_toml.display()))?;
-    if !text.contains("path = \"../../sdk\"") {
-        bail!(
-            "{}: no `path = \"../../sdk\"` dependency",
-            cargo_toml.display()
-        );
-    }
-    fs::write(
-        &cargo_toml,
-        text.replace(
-            "path = \"../../sdk\"",
-            &format!("path = {:?}", sdk.display().to_string()),
-        ),
-    )
-    .with_context(|| format!("cannot write {}", cargo_toml.display()))?;
 
     let scratch_paths = Paths {
         root: scratch.clone(),
@@ -101,9 +102,11 @@ pub fn build(paths: &Paths) -> Result<Vec<Component>> {
     };
     let mut components = guests::build_rust(&scratch_paths)?;
     components.extend(guests::build_foreign(&scratch_paths)?);
-    for (_, name) in SKELETONS {
+    for (_, _, name) in SKELETONS {
         guests::find(&components, name)?;
     }
+    // The managers' packages, beside the repository's in <target>/services/.
+    crate::services::assemble(&scratch_paths)?;
     println!(
         "skeletons built: {}",
         components
@@ -113,4 +116,26 @@ pub fn build(paths: &Paths) -> Result<Vec<Component>> {
             .join(", ")
     );
     Ok(components)
+}
+
+/// Points a Rust skeleton's SDK dependency (`../../sdk`, right inside the repository) at the
+/// repository's SDK, since the scratch workspace lives elsewhere.
+fn absolute_sdk(paths: &Paths, cargo_toml: &std::path::Path) -> Result<()> {
+    let sdk = paths.root.join("sdk");
+    let text = fs::read_to_string(cargo_toml)
+        .with_context(|| format!("cannot read {}", cargo_toml.display()))?;
+    if !text.contains("path = \"../../sdk\"") {
+        bail!(
+            "{}: no `path = \"../../sdk\"` dependency",
+            cargo_toml.display()
+        );
+    }
+    fs::write(
+        cargo_toml,
+        text.replace(
+            "path = \"../../sdk\"",
+            &format!("path = {:?}", sdk.display().to_string()),
+        ),
+    )
+    .with_context(|| format!("cannot write {}", cargo_toml.display()))
 }

@@ -3,10 +3,11 @@
 //! generated.
 //!
 //! The templates are the repository's own helloworld guests, embedded in the binary with
-//! `include_str!`, so a skeleton is always exactly what the agent conformance suite runs: there
-//! is no second copy to drift. A skeleton gets its own copy of the WIT world, its own name (the
+//! `include_str!`, so a skeleton is always exactly what the conformance suites run: there is
+//! no second copy to drift. A skeleton gets its own copy of the WIT world, its own name (the
 //! directory, the component's file stem and, in Rust, the crate) and, in Rust, a place in the
-//! guests workspace's `members`.
+//! guests workspace's `members`. A manager skeleton (Rust, Python) also gets a service package
+//! (`config/services/<name>/`: its manager, the helloworld agent) so it runs as a service.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,14 @@ pub const WORLDS: [&str; 3] = ["agent", "manager", "provider"];
 const AGENT_WORLD: &str = "paasm-examples:helloworld/agent";
 const AGENT_WIT: &str = include_str!("../../../guests/helloworld-agent/wit/helloworld.wit");
 
+/// The WIT world every manager skeleton implements, and its WIT file.
+const MANAGER_WORLD: &str = "paasm-examples:helloworld-manager/manager";
+const MANAGER_WIT: &str =
+    include_str!("../../../guests/helloworld-manager/wit/helloworld-manager.wit");
+
+/// The languages a manager skeleton can be written in.
+const MANAGER_LANGUAGES: [&str; 2] = ["rust", "python"];
+
 /// What `paasm new` was asked for.
 #[derive(Debug, Clone)]
 pub struct NewGuest {
@@ -34,6 +43,8 @@ pub struct NewGuest {
     pub name: String,
     /// Where to write it [default: `guests/<name>`].
     pub dir: Option<PathBuf>,
+    /// Where a manager's service package goes [default: `config/services/<name>`].
+    pub package_dir: Option<PathBuf>,
 }
 
 /// One file of a skeleton: its path inside the guest directory and its text.
@@ -59,9 +70,12 @@ pub fn run(request: &NewGuest) -> Result<PathBuf> {
     check_name(&request.name)?;
     let files = match (request.world.as_str(), request.lang.as_str()) {
         ("agent", lang) => agent(lang, &request.name),
+        ("manager", lang) if MANAGER_LANGUAGES.contains(&lang) => manager(lang, &request.name),
         (world, lang) => bail!(
             "there is no {world} skeleton in {lang} yet (the {world} world's examples are in \
-             guests/: start from one of them); `--world agent` works in every language"
+             guests/: start from one of them); `--world agent` works in every language, \
+             `--world manager` in {}",
+            MANAGER_LANGUAGES.join(" and ")
         ),
     };
     let dir = request
@@ -74,6 +88,21 @@ pub fn run(request: &NewGuest) -> Result<PathBuf> {
             dir.display()
         );
     }
+    let package = if request.world == "manager" {
+        let package_dir = request
+            .package_dir
+            .clone()
+            .unwrap_or_else(|| Path::new("config/services").join(&request.name));
+        if package_dir.exists() {
+            bail!(
+                "{} already exists: choose another name or --package-dir",
+                package_dir.display()
+            );
+        }
+        Some((package_dir, service_package(&request.name)))
+    } else {
+        None
+    };
     // The workspace edit is planned before anything is written, so a refusal writes nothing.
     let workspace = if request.lang == "rust" {
         Some(workspace_edit(&dir, &request.name)?)
@@ -82,6 +111,16 @@ pub fn run(request: &NewGuest) -> Result<PathBuf> {
     };
 
     write_all(&dir, &files)?;
+    if let Some((package_dir, package)) = &package {
+        if let Err(e) = write_all(package_dir, package) {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        println!(
+            "wrote the service package {}: `cargo xtask build-guests` assembles it",
+            package_dir.display()
+        );
+    }
     match workspace {
         Some(WorkspaceEdit::Add { manifest, text }) => {
             fs::write(&manifest, text)
@@ -190,15 +229,92 @@ fn agent(lang: &str, name: &str) -> Vec<File> {
     }
 }
 
-/// The `guest.toml` of a guest written in `language` (as xtask names it).
+/// The manager skeleton in `lang`: the helloworld manager of that language under a new name.
+fn manager(lang: &str, name: &str) -> Vec<File> {
+    let wit = ("wit/manager.wit", MANAGER_WIT.to_string());
+    match lang {
+        "rust" => {
+            let cargo = include_str!("../../../guests/helloworld-manager/Cargo.toml")
+                .replacen(
+                    "name = \"helloworld-manager\"",
+                    &format!("name = \"{name}\""),
+                    1,
+                )
+                .replacen(
+                    "description = \"The ConPaaS HelloWorld manager as a paasm component\"",
+                    &format!("description = \"The {name} manager as a paasm component\""),
+                    1,
+                );
+            vec![
+                ("Cargo.toml", cargo),
+                (
+                    "src/lib.rs",
+                    include_str!("../../../guests/helloworld-manager/src/lib.rs").to_string(),
+                ),
+                wit,
+            ]
+        }
+        "python" => vec![
+            manifest_of("python", name, MANAGER_WORLD, "app"),
+            (
+                "app.py",
+                include_str!("../../../guests/helloworld-manager-py/app.py").to_string(),
+            ),
+            wit,
+        ],
+        _ => unreachable!("the language was checked"),
+    }
+}
+
+/// The service package of a manager skeleton: its manager and the helloworld agent (which its
+/// methods call), with the agent's annex.
+fn service_package(name: &str) -> Vec<File> {
+    vec![
+        (
+            "service.toml",
+            format!(
+                "# The {name} service package. Paths are relative to this file's directory; \
+                 `cargo xtask\n\
+                 # build-guests` assembles it with its built components under <target>/services/.\n\
+                 name = \"{name}\"\n\
+                 version = \"0.1.0\"\n\
+                 description = \"The {name} service\"\n\
+                 \n\
+                 [manager]\n\
+                 component = \"{name}.wasm\"\n\
+                 \n\
+                 [agent]\n\
+                 # Any agent component: the helloworld agent answers what this manager asks.\n\
+                 component = \"helloworld-agent.wasm\"\n\
+                 config = \"agent.cfg\"\n\
+                 # Roles an agent node may play; add_nodes without a role uses the first.\n\
+                 roles = [\"helloworld\"]\n"
+            ),
+        ),
+        (
+            "agent.cfg",
+            "# The annex to every agent's configuration: the string it generates, chosen by the\n\
+             # manager's agent-context hook through $STRING.\n\
+             STRING_TO_GENERATE = $STRING\n"
+                .to_string(),
+        ),
+    ]
+}
+
+/// The `guest.toml` of an agent written in `language` (as xtask names it).
 fn manifest(language: &str, name: &str, module: &str) -> File {
+    manifest_of(language, name, AGENT_WORLD, module)
+}
+
+/// The `guest.toml` of a guest of `world` written in `language`.
+fn manifest_of(language: &str, name: &str, world: &str, module: &str) -> File {
     (
         "guest.toml",
         format!(
             "# The {name} guest, built by `cargo xtask build-guests` into \
              <target>/components/{name}.wasm.\n\
              language = \"{language}\"\n\
-             world = \"{AGENT_WORLD}\"\n\
+             world = \"{world}\"\n\
              wit = \"wit\"\n\
              module = \"{module}\"\n"
         ),
@@ -292,6 +408,7 @@ mod tests {
             world: world.into(),
             name: name.into(),
             dir: Some(dir.to_path_buf()),
+            package_dir: Some(dir.with_extension("package")),
         }
     }
 
@@ -321,8 +438,16 @@ mod tests {
             let e = err(request("rust", "agent", name, &dir));
             assert!(e.contains("is not a valid guest name"), "{name}: {e}");
         }
+        let e = err(request("go", "manager", "x", &dir));
+        assert!(e.contains("no manager skeleton in go"), "{e}");
+        let e = err(request("python", "provider", "x", &dir));
+        assert!(e.contains("no provider skeleton in python"), "{e}");
+        // A manager whose package directory exists writes nothing either.
+        fs::create_dir(dir.with_extension("package")).unwrap();
         let e = err(request("python", "manager", "x", &dir));
-        assert!(e.contains("no manager skeleton in python"), "{e}");
+        assert!(e.contains("already exists") && e.contains("--package-dir"), "{e}");
+        assert!(!dir.exists());
+        fs::remove_dir(dir.with_extension("package")).unwrap();
         assert!(!dir.exists());
         fs::create_dir(&dir).unwrap();
         let e = err(request("go", "agent", "x", &dir));
@@ -356,6 +481,26 @@ mod tests {
         assert!(cargo.contains("name = \"my-agent\""), "{cargo}");
         assert!(root.join("my-agent/src/lib.rs").is_file());
         assert!(root.join("my-agent/wit/agent.wit").is_file());
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_manager_skeleton_comes_with_its_service_package() {
+        let root = scratch("manager");
+        let dir = root.join("my-manager");
+        run(&request("python", "manager", "my-manager", &dir)).unwrap();
+        let toml = fs::read_to_string(dir.join("guest.toml")).unwrap();
+        assert!(toml.contains(MANAGER_WORLD), "{toml}");
+        assert!(dir.join("app.py").is_file() && dir.join("wit/manager.wit").is_file());
+        let package = fs::read_to_string(root.join("my-manager.package/service.toml")).unwrap();
+        let package: toml::Table = toml::from_str(&package).unwrap();
+        assert_eq!(package["name"].as_str(), Some("my-manager"));
+        assert_eq!(
+            package["manager"]["component"].as_str(),
+            Some("my-manager.wasm")
+        );
+        assert_eq!(package["agent"]["config"].as_str(), Some("agent.cfg"));
+        assert!(root.join("my-manager.package/agent.cfg").is_file());
         fs::remove_dir_all(&root).unwrap();
     }
 
