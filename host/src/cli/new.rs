@@ -6,7 +6,7 @@
 //! `include_str!`, so a skeleton is always exactly what the conformance suites run: there is
 //! no second copy to drift. A skeleton gets its own copy of the WIT world, its own name (the
 //! directory, the component's file stem and, in Rust, the crate) and, in Rust, a place in the
-//! guests workspace's `members`. A manager skeleton (Rust, Python) also gets a service package
+//! guests workspace's `members`. A manager skeleton (Rust, Python, JavaScript) also gets a service package
 //! (`config/services/<name>/`: its manager, the helloworld agent) so it runs as a service.
 
 use std::fs;
@@ -30,7 +30,7 @@ const MANAGER_WIT: &str =
     include_str!("../../../guests/helloworld-manager/wit/helloworld-manager.wit");
 
 /// The languages a manager skeleton can be written in.
-const MANAGER_LANGUAGES: [&str; 2] = ["rust", "python"];
+const MANAGER_LANGUAGES: [&str; 3] = ["rust", "python", "js"];
 
 /// What `paasm new` was asked for.
 #[derive(Debug, Clone)]
@@ -262,6 +262,14 @@ fn manager(lang: &str, name: &str) -> Vec<File> {
             ),
             wit,
         ],
+        "js" => vec![
+            manifest_of("javascript", name, MANAGER_WORLD, "app.js"),
+            (
+                "app.js",
+                include_str!("../../../guests/helloworld-manager-js/app.js").to_string(),
+            ),
+            wit,
+        ],
         _ => unreachable!("the language was checked"),
     }
 }
@@ -439,7 +447,10 @@ mod tests {
             assert!(e.contains("is not a valid guest name"), "{name}: {e}");
         }
         let e = err(request("go", "manager", "x", &dir));
-        assert!(e.contains("no manager skeleton in go"), "{e}");
+        assert!(
+            e.contains("no manager skeleton in go") && e.contains("rust and python and js"),
+            "{e}"
+        );
         let e = err(request("python", "provider", "x", &dir));
         assert!(e.contains("no provider skeleton in python"), "{e}");
         // A manager whose package directory exists writes nothing either.
