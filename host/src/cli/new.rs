@@ -6,7 +6,7 @@
 //! `include_str!`, so a skeleton is always exactly what the conformance suites run: there is
 //! no second copy to drift. A skeleton gets its own copy of the WIT world, its own name (the
 //! directory, the component's file stem and, in Rust, the crate) and, in Rust, a place in the
-//! guests workspace's `members`. A manager skeleton (Rust, Python, JavaScript) also gets a service package
+//! guests workspace's `members`. A manager skeleton (every language but C) also gets a service package
 //! (`config/services/<name>/`: its manager, the helloworld agent) so it runs as a service.
 
 use std::fs;
@@ -30,7 +30,7 @@ const MANAGER_WIT: &str =
     include_str!("../../../guests/helloworld-manager/wit/helloworld-manager.wit");
 
 /// The languages a manager skeleton can be written in.
-const MANAGER_LANGUAGES: [&str; 3] = ["rust", "python", "js"];
+const MANAGER_LANGUAGES: [&str; 4] = ["rust", "python", "js", "go"];
 
 /// What `paasm new` was asked for.
 #[derive(Debug, Clone)]
@@ -75,7 +75,7 @@ pub fn run(request: &NewGuest) -> Result<PathBuf> {
             "there is no {world} skeleton in {lang} yet (the {world} world's examples are in \
              guests/: start from one of them); `--world agent` works in every language, \
              `--world manager` in {}",
-            MANAGER_LANGUAGES.join(" and ")
+            MANAGER_LANGUAGES.join(", ")
         ),
     };
     let dir = request
@@ -270,6 +270,25 @@ fn manager(lang: &str, name: &str) -> Vec<File> {
             ),
             wit,
         ],
+        "go" => {
+            macro_rules! go {
+                ($path:literal) => {
+                    (
+                        $path,
+                        include_str!(concat!("../../../guests/helloworld-manager-go/", $path))
+                            .to_string(),
+                    )
+                };
+            }
+            vec![
+                manifest_of("go", name, MANAGER_WORLD, "wit_component"),
+                go!("manager/manager.go"),
+                go!("export_paasm_examples_helloworld_manager_queries/queries.go"),
+                go!("export_paasm_examples_helloworld_manager_uploads/uploads.go"),
+                go!("export_paasm_service_lifecycle/lifecycle.go"),
+                wit,
+            ]
+        }
         _ => unreachable!("the language was checked"),
     }
 }
@@ -446,9 +465,9 @@ mod tests {
             let e = err(request("rust", "agent", name, &dir));
             assert!(e.contains("is not a valid guest name"), "{name}: {e}");
         }
-        let e = err(request("go", "manager", "x", &dir));
+        let e = err(request("c", "manager", "x", &dir));
         assert!(
-            e.contains("no manager skeleton in go") && e.contains("rust and python and js"),
+            e.contains("no manager skeleton in c") && e.contains("rust, python, js, go"),
             "{e}"
         );
         let e = err(request("python", "provider", "x", &dir));
