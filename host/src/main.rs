@@ -825,7 +825,10 @@ fn ec2_hypervisor(
         hypervisor.subnet_id, hypervisor.gateway
     );
     let rt = runtime()?;
-    rt.block_on(async { paasm::service::agent::shutdown_signal()?.await; anyhow::Ok(()) })?;
+    rt.block_on(async {
+        paasm::service::agent::shutdown_signal()?.await;
+        anyhow::Ok(())
+    })?;
     drop(hypervisor);
     Ok(())
 }

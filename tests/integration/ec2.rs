@@ -362,7 +362,11 @@ fn an_ec2_api_that_times_out_ends_in_a_reported_error_and_leaks_nothing() {
         if known.values().all(|(state, _)| state == "terminated") && hv.hosts().is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "left running: {known:?} {:?}", hv.hosts());
+        assert!(
+            Instant::now() < deadline,
+            "left running: {known:?} {:?}",
+            hv.hosts()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     if !instances(&moto).is_empty() {

@@ -1096,7 +1096,10 @@ fn a_manager_exporting_health_has_its_dead_nodes_replaced() {
         "{history:?}"
     );
     let log = m.log();
-    assert!(log.contains("replacing iaas1 after 2 failed probes"), "{log}");
+    assert!(
+        log.contains("replacing iaas1 after 2 failed probes"),
+        "{log}"
+    );
     assert!(log.contains("node replaced"), "{log}");
     // The replacement answers its probes, and the dead node left nothing behind.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -381,9 +381,18 @@ fn the_helloworld_flow_on_the_opennebula_fixture() {
             assert_eq!(params[0], "oneadmin:opennebula");
             let template = &params[1];
             let script = unhex(&userdata(template));
-            assert!(script.contains("STRING_TO_GENERATE = helloworld"), "{script}");
-            assert!(script.contains(&format!("SOURCE=http://{gateway}:")), "{script}");
-            assert!(template.contains(&format!("IP_GATEWAY = \"{gateway}\"")), "{template}");
+            assert!(
+                script.contains("STRING_TO_GENERATE = helloworld"),
+                "{script}"
+            );
+            assert!(
+                script.contains(&format!("SOURCE=http://{gateway}:")),
+                "{script}"
+            );
+            assert!(
+                template.contains(&format!("IP_GATEWAY = \"{gateway}\"")),
+                "{template}"
+            );
         }
     }
 

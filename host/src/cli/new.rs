@@ -475,7 +475,10 @@ mod tests {
         // A manager whose package directory exists writes nothing either.
         fs::create_dir(dir.with_extension("package")).unwrap();
         let e = err(request("python", "manager", "x", &dir));
-        assert!(e.contains("already exists") && e.contains("--package-dir"), "{e}");
+        assert!(
+            e.contains("already exists") && e.contains("--package-dir"),
+            "{e}"
+        );
         assert!(!dir.exists());
         fs::remove_dir(dir.with_extension("package")).unwrap();
         assert!(!dir.exists());

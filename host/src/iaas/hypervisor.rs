@@ -43,9 +43,7 @@ impl Hypervisor {
     pub fn start(client: Ec2Client, base: &Path) -> Result<Self, String> {
         let hosts = NetnsCloud::new("hypervisor", base, None).map_err(|e| e.to_string())?;
         let [a, b, c] = hosts.network();
-        let gateway = hosts
-            .gateway()
-            .ok_or("the hosts' network has no gateway")?;
+        let gateway = hosts.gateway().ok_or("the hosts' network has no gateway")?;
         let runtime = runtime()?;
         let call = |action: &str, params: &[(&str, &str)]| {
             let params: Vec<(String, String)> = params

@@ -211,8 +211,12 @@ async fn sweep(manager: &Arc<Manager>) {
             let vmid = instance.vmid.clone();
             match tokio::task::spawn_blocking(move || killer.kill_instance(&vmid)).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(cloud = %name, vmid = %instance.vmid, "cannot kill it: {e}"),
-                Err(e) => tracing::error!(cloud = %name, vmid = %instance.vmid, "cannot kill it: {e}"),
+                Ok(Err(e)) => {
+                    tracing::error!(cloud = %name, vmid = %instance.vmid, "cannot kill it: {e}")
+                }
+                Err(e) => {
+                    tracing::error!(cloud = %name, vmid = %instance.vmid, "cannot kill it: {e}")
+                }
             }
         }
     }
