@@ -1052,11 +1052,10 @@ fn kill_processes_mentioning(needle: &Path) -> usize {
         if String::from_utf8_lossy(&cmdline)
             .replace('\0', " ")
             .contains(&needle)
-            && nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            )
-            .is_ok()
+            && Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
         {
             killed += 1;
         }
