@@ -255,6 +255,55 @@ fn a_package_is_pushed_pulled_installed_by_tag_and_digest_and_runs() {
 }
 
 #[test]
+fn a_resource_provider_is_pushed_signed_verified_and_pulled() {
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // A provider is a directory of components and their files, without a service.toml.
+    let source = tmp.path().join("nginx-vhost");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::copy(
+        support::component("nginx-vhost"),
+        source.join("nginx-vhost.wasm"),
+    )
+    .unwrap();
+    std::fs::write(source.join("README"), "the nginx_vhost provider\n").unwrap();
+    let tag = registry.at("acme/nginx-vhost:1");
+    let out = ok(&["package", "push", source.to_str().unwrap(), &tag]);
+    let digest = pushed_digest(&out);
+    let key = tmp.path().join("acme");
+    ok(&["key", "generate", key.to_str().unwrap()]);
+    ok(&[
+        "package",
+        "sign",
+        &tag,
+        "--key",
+        key.with_extension("key").to_str().unwrap(),
+    ]);
+    let out = ok(&[
+        "package",
+        "verify",
+        &tag,
+        "--key",
+        key.with_extension("pub").to_str().unwrap(),
+    ]);
+    assert!(out.contains("signed by"), "{out}");
+    let pulled = tmp.path().join("pulled");
+    let out = ok(&["package", "pull", &tag, pulled.to_str().unwrap()]);
+    assert!(out.contains(&digest), "{out}");
+    assert_eq!(files(&pulled), files(&source));
+    // It is not a service: installing it as one is refused, naming what it is.
+    let services = tmp.path().join("services");
+    let out = install(&format!("oci://{tag}"), &services, None);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("it is a resource provider"),
+        "{}",
+        text(&out)
+    );
+    assert!(!services.join("nginx-vhost").exists());
+}
+
+#[test]
 fn the_trust_policy_admits_only_packages_a_trusted_key_signed() {
     let registry = Registry::start();
     let tmp = tempfile::tempdir().unwrap();
