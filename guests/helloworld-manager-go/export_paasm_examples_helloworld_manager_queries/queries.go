@@ -20,11 +20,7 @@ func GetHelloworld() witTypes.Result[reply, string] {
 	if paasm_platform_controller.ServiceState() != manager.Running {
 		return witTypes.Err[reply, string]("ERROR: Wrong state to get_helloworld")
 	}
-	nodes := paasm_platform_controller.ListNodes()
-	ids := make([]string, len(nodes))
-	for i, node := range nodes {
-		ids[i] = node.Id
-	}
+	ids := manager.Ids(paasm_platform_controller.ListNodes())
 	failed := manager.CallAll(
 		ids,
 		paasm_platform_agents.VerbGet,

@@ -30,12 +30,8 @@ func AgentContext(role string, cloud string) []witTypes.Tuple2[string, string] {
 
 // OnNodesAdded starts the agents of the new nodes, all at once.
 func OnNodesAdded(nodes []paasm_platform_types.Node) unit {
-	ids := make([]string, len(nodes))
-	for i, node := range nodes {
-		ids[i] = node.Id
-	}
 	failed := manager.CallAll(
-		ids,
+		manager.Ids(nodes),
 		paasm_platform_agents.VerbPost,
 		"startup",
 		func(id string, _ string) string { return fmt.Sprintf("Started the agent on %s", id) },

@@ -15,6 +15,7 @@ import (
 
 	"wit_component/paasm_platform_agents"
 	"wit_component/paasm_platform_log"
+	"wit_component/paasm_platform_types"
 )
 
 // Running is the state the service must be in for get_helloworld.
@@ -42,6 +43,15 @@ func Greeting(reply string) string {
 		return reply
 	}
 	return string(text)
+}
+
+// Ids are the ids of nodes, in order.
+func Ids(nodes []paasm_platform_types.Node) []string {
+	ids := make([]string, len(nodes))
+	for i, node := range nodes {
+		ids[i] = node.Id
+	}
+	return ids
 }
 
 // CallAll calls method on the agents of every node in ids at once, logs logged(id, reply)

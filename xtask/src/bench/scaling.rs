@@ -240,16 +240,26 @@ fn run_ec2(inputs: &Inputs, moto_server: &Path) -> Result<CloudBatch> {
         value("SUBNET_ID")?,
         value("MANAGER_IP")?
     );
-    run_cloud(
+    let batch = run_cloud(
         inputs,
         "ec2",
         Some(&cfg),
         "moto instances booted as network namespaces",
         CLOUD_BATCH,
-    )
+    );
+    // The hypervisor kills the hosts of terminated instances one after the other (each with
+    // its grace period): let it finish before it is stopped.
+    let booted = dir.join("hosts").join("instances.json");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(180)
+        && fs::read_to_string(&booted).is_ok_and(|t| t.trim() != "{}")
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    batch
 }
 
-/// A child stopped with SIGTERM (so it can clean up), then SIGKILL after 30 s.
+/// A child stopped with SIGTERM (so it can clean up), then SIGKILL after 180 s.
 struct TermOnDrop(Child);
 
 impl Drop for TermOnDrop {
@@ -259,7 +269,7 @@ impl Drop for TermOnDrop {
             libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM);
         }
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
+        while started.elapsed() < Duration::from_secs(180) {
             if let Ok(Some(_)) = self.0.try_wait() {
                 return;
             }
