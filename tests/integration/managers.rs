@@ -10,7 +10,7 @@
 //! The manager conformance suite keeps the helloworld flow and the seed's error strings as
 //! data in `tests/conformance/manager/`, run unchanged against every helloworld manager: the
 //! Rust one (`helloworld`), the Python one (`helloworld-py`), the JavaScript one
-//! (`helloworld-js`) and the Go one (`helloworld-go`). A case file has a `name` and
+//! (`helloworld-js`), the Go one (`helloworld-go`) and the C one (`helloworld-c`). A case file has a `name` and
 //! `[[step]]`s, each one of:
 //!
 //! - `get = "METHOD"` or `post = "METHOD"`, with optional `params` (a table), then `result`
@@ -890,6 +890,11 @@ fn the_go_manager_passes_the_manager_conformance_suite() {
     run_manager_conformance("helloworld-go");
 }
 
+#[test]
+fn the_c_manager_passes_the_manager_conformance_suite() {
+    run_manager_conformance("helloworld-c");
+}
+
 /// What a client sees of a helloworld manager that the conformance data does not spell out:
 /// its OpenRPC document and the note upload with bytes that are not UTF-8.
 fn manager_transcript(service: &str) -> Vec<Value> {
@@ -907,11 +912,12 @@ fn manager_transcript(service: &str) -> Vec<Value> {
 }
 
 #[test]
-fn the_python_javascript_and_go_managers_offer_exactly_what_the_rust_one_does() {
+fn the_managers_in_every_language_offer_exactly_what_the_rust_one_does() {
     let rust = manager_transcript("helloworld");
     let python = manager_transcript("helloworld-py");
     let javascript = manager_transcript("helloworld-js");
     let go = manager_transcript("helloworld-go");
+    let c = manager_transcript("helloworld-c");
     let names: Vec<&str> = rust[0]
         .as_array()
         .unwrap()
@@ -929,6 +935,7 @@ fn the_python_javascript_and_go_managers_offer_exactly_what_the_rust_one_does() 
     assert_eq!(python, rust);
     assert_eq!(javascript, rust);
     assert_eq!(go, rust);
+    assert_eq!(c, rust);
 }
 
 /// A services directory under `dir` holding one package, `controlled`: the test manager

@@ -1,5 +1,5 @@
 //! `paasm new`'s skeletons conform: `cargo xtask test` has the release `paasm` write an agent in
-//! every language, and a manager (with its service package) in Rust, Python, JavaScript and Go, into a scratch
+//! every language, and a manager (with its service package) in every language, into a scratch
 //! guests workspace and builds them with the builders of `cargo xtask build-guests`
 //! (xtask/src/skeletons.rs); each must then pass its world's conformance cases exactly as
 //! generated: the agent cases, answering like the Rust helloworld agent, or the manager cases,
@@ -50,4 +50,9 @@ fn the_javascript_manager_skeleton_passes_the_manager_conformance_suite() {
 #[test]
 fn the_go_manager_skeleton_passes_the_manager_conformance_suite() {
     crate::managers::run_manager_conformance("skeleton-manager-go");
+}
+
+#[test]
+fn the_c_manager_skeleton_passes_the_manager_conformance_suite() {
+    crate::managers::run_manager_conformance("skeleton-manager-c");
 }

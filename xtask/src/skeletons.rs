@@ -21,7 +21,7 @@ use crate::paths::Paths;
 
 /// The skeletons checked: `paasm new --lang` and `--world`, and the name each is generated
 /// under (also its component's file stem and, for a manager, its service package's name).
-pub const SKELETONS: [(&str, &str, &str); 9] = [
+pub const SKELETONS: [(&str, &str, &str); 10] = [
     ("rust", "agent", "skeleton-agent-rs"),
     ("python", "agent", "skeleton-agent-py"),
     ("js", "agent", "skeleton-agent-js"),
@@ -30,6 +30,7 @@ pub const SKELETONS: [(&str, &str, &str); 9] = [
     ("rust", "manager", "skeleton-manager-rs"),
     ("python", "manager", "skeleton-manager-py"),
     ("js", "manager", "skeleton-manager-js"),
+    ("c", "manager", "skeleton-manager-c"),
     ("go", "manager", "skeleton-manager-go"),
 ];
 

@@ -6,7 +6,7 @@
 //! `include_str!`, so a skeleton is always exactly what the conformance suites run: there is
 //! no second copy to drift. A skeleton gets its own copy of the WIT world, its own name (the
 //! directory, the component's file stem and, in Rust, the crate) and, in Rust, a place in the
-//! guests workspace's `members`. A manager skeleton (every language but C) also gets a service package
+//! guests workspace's `members`. A manager skeleton (every language) also gets a service package
 //! (`config/services/<name>/`: its manager, the helloworld agent) so it runs as a service.
 
 use std::fs;
@@ -30,7 +30,7 @@ const MANAGER_WIT: &str =
     include_str!("../../../guests/helloworld-manager/wit/helloworld-manager.wit");
 
 /// The languages a manager skeleton can be written in.
-const MANAGER_LANGUAGES: [&str; 4] = ["rust", "python", "js", "go"];
+const MANAGER_LANGUAGES: [&str; 5] = ["rust", "python", "js", "c", "go"];
 
 /// What `paasm new` was asked for.
 #[derive(Debug, Clone)]
@@ -270,6 +270,14 @@ fn manager(lang: &str, name: &str) -> Vec<File> {
             ),
             wit,
         ],
+        "c" => vec![
+            manifest_of("c", name, MANAGER_WORLD, "manager.c"),
+            (
+                "manager.c",
+                include_str!("../../../guests/helloworld-manager-c/manager.c").to_string(),
+            ),
+            wit,
+        ],
         "go" => {
             macro_rules! go {
                 ($path:literal) => {
@@ -465,9 +473,9 @@ mod tests {
             let e = err(request("rust", "agent", name, &dir));
             assert!(e.contains("is not a valid guest name"), "{name}: {e}");
         }
-        let e = err(request("c", "manager", "x", &dir));
+        let e = err(request("c", "provider", "x", &dir));
         assert!(
-            e.contains("no manager skeleton in c") && e.contains("rust, python, js, go"),
+            e.contains("no provider skeleton in c") && e.contains("rust, python, js, c, go"),
             "{e}"
         );
         let e = err(request("python", "provider", "x", &dir));
