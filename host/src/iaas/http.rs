@@ -118,7 +118,6 @@ async fn exchange_tls(
     request: hyper::Request<Full<Bytes>>,
     timeout: Duration,
 ) -> Result<(hyper::StatusCode, Bytes), String> {
-    use http_body_util::BodyExt;
     let exchange = async {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
@@ -139,23 +138,7 @@ async fn exchange_tls(
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS handshake failed: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-                .await
-                .map_err(|e| format!("handshake failed: {e}"))?;
-        tokio::spawn(conn);
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reply failed: {e}"))?
-            .to_bytes();
-        Ok((status, body))
+        crate::rpc::client::send_over(tls, request).await
     };
     tokio::time::timeout(timeout, exchange)
         .await

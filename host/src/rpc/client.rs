@@ -127,11 +127,6 @@ pub async fn exchange(
         let stream = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| format!("handshake failed: {e}"))?;
-        tokio::spawn(conn);
         if !request.headers().contains_key(hyper::header::HOST) {
             let host = addr
                 .to_string()
@@ -139,22 +134,39 @@ pub async fn exchange(
                 .map_err(|_| "bad host header".to_string())?;
             request.headers_mut().insert(hyper::header::HOST, host);
         }
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reply failed: {e}"))?
-            .to_bytes();
-        Ok((status, body))
+        send_over(stream, request).await
     };
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| format!("no reply within {timeout:?}"))?
+}
+
+/// Sends `request` over an open connection (plain TCP or TLS) with HTTP/1.1 and reads the
+/// whole reply: its status and body.
+pub async fn send_over<T>(
+    io: T,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<(hyper::StatusCode, Bytes), String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .map_err(|e| format!("handshake failed: {e}"))?;
+    tokio::spawn(conn);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reply failed: {e}"))?
+        .to_bytes();
+    Ok((status, body))
 }
 
 /// Sends one request and reads the reply as the original clients did.
