@@ -16,6 +16,7 @@ mod managers;
 mod opennebula;
 mod pg;
 mod providers;
+mod referrers;
 mod registry;
 mod resources;
 mod sandbox;

@@ -15,15 +15,15 @@ use crate::managers::{ManagerSetup, copy_tree, free_port, services_dir};
 use crate::support::{self, paasm_bin};
 
 /// A registry serving from a temporary directory; killed when dropped.
-struct Registry {
+pub(crate) struct Registry {
     dir: tempfile::TempDir,
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Registry {
     /// A registry without authentication.
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::with_auth(None)
     }
 
@@ -116,7 +116,7 @@ fn paasm(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -124,13 +124,13 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn ok(args: &[&str]) -> String {
+pub(crate) fn ok(args: &[&str]) -> String {
     let out = paasm(args, "", &[]);
     assert!(out.status.success(), "paasm {args:?}: {}", text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn fails(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> String {
+pub(crate) fn fails(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> String {
     let out = paasm(args, stdin, env);
     assert!(
         !out.status.success(),
@@ -141,7 +141,7 @@ fn fails(args: &[&str], stdin: &str, env: &[(&str, &Path)]) -> String {
 }
 
 /// The digest at the end of `paasm package push`'s line.
-fn pushed_digest(out: &str) -> String {
+pub(crate) fn pushed_digest(out: &str) -> String {
     out.trim()
         .rsplit_once('@')
         .map(|(_, d)| d.to_string())
@@ -149,7 +149,7 @@ fn pushed_digest(out: &str) -> String {
 }
 
 /// Installs `reference` into `services` (under `policy`, if any).
-fn install(reference: &str, services: &Path, policy: Option<&Path>) -> Output {
+pub(crate) fn install(reference: &str, services: &Path, policy: Option<&Path>) -> Output {
     let mut args = vec![
         "service".to_string(),
         "install".to_string(),
