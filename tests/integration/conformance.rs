@@ -110,11 +110,6 @@ pub fn case_json(value: &toml::Value, vars: &[(&str, &str)]) -> Value {
     }
 }
 
-/// TOML to JSON, with `${DATA}` replaced in every string.
-fn to_json(value: &toml::Value, data: &Path) -> Value {
-    case_json(value, &[("${DATA}", &data.display().to_string())])
-}
-
 /// Whether `actual` contains everything in `expected`.
 pub fn contains(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
@@ -126,13 +121,21 @@ pub fn contains(actual: &Value, expected: &Value) -> bool {
 }
 
 async fn run_cases(r: &Resources, implementation: &str) {
-    for (file, case) in case_files("hosting") {
+    let data = r.data.display().to_string();
+    run_suite(r, "hosting", implementation, &[("${DATA}", &data)]).await;
+}
+
+/// Runs the cases of `tests/conformance/<suite>/` against the resources server `r`, whose
+/// active implementation is `implementation`; each `(NAME, value)` of `vars` replaces `NAME`
+/// in every string of a case.
+pub async fn run_suite(r: &Resources, suite: &str, implementation: &str, vars: &[(&str, &str)]) {
+    for (file, case) in case_files(suite) {
         let name = case["name"].as_str().unwrap_or(&file).to_string();
         let steps = case["step"].as_array().unwrap();
         for (i, step) in steps.iter().enumerate() {
             let at = format!("{implementation}: {file} ({name}), step {}", i + 1);
             let method = step["call"].as_str().unwrap();
-            let params = to_json(&step["params"], &r.data);
+            let params = case_json(&step["params"], vars);
             let reply = r.call(method, params).await;
             match step.get("error") {
                 Some(code) => {
@@ -149,7 +152,7 @@ async fn run_cases(r: &Resources, implementation: &str) {
                 None => {
                     assert!(reply["error"].is_null(), "{at}: {reply}");
                     if let Some(expected) = step.get("expect") {
-                        let expected = to_json(expected, &r.data);
+                        let expected = case_json(expected, vars);
                         assert!(
                             contains(&reply["result"], &expected),
                             "{at}: {} does not contain {expected}",

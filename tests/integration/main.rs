@@ -15,6 +15,7 @@ mod jsonrpc2;
 mod managers;
 mod opennebula;
 mod pg;
+mod provider_conformance;
 mod providers;
 mod referrers;
 mod registry;

@@ -1,6 +1,6 @@
-//! The check of `paasm new`, part of `cargo xtask test`: the release `paasm` writes an agent
-//! skeleton in every language and a manager skeleton in every language that has one into a
-//! scratch guests workspace (`<target>/skeletons/guests`, the managers' service packages in
+//! The check of `paasm new`, part of `cargo xtask test`: the release `paasm` writes an agent,
+//! a manager and a resource provider skeleton in every language into a scratch guests
+//! workspace (`<target>/skeletons/guests`, the managers' service packages in
 //! `<target>/skeletons/config/services`), and the same builders as `cargo xtask build-guests`
 //! build them into `<target>/components/skeleton-<world>-<lang>.wasm` (the packages into
 //! `<target>/services/`), where the integration tests (`tests/integration/skeletons.rs`) run
@@ -21,7 +21,7 @@ use crate::paths::Paths;
 
 /// The skeletons checked: `paasm new --lang` and `--world`, and the name each is generated
 /// under (also its component's file stem and, for a manager, its service package's name).
-pub const SKELETONS: [(&str, &str, &str); 10] = [
+pub const SKELETONS: [(&str, &str, &str); 15] = [
     ("rust", "agent", "skeleton-agent-rs"),
     ("python", "agent", "skeleton-agent-py"),
     ("js", "agent", "skeleton-agent-js"),
@@ -32,6 +32,11 @@ pub const SKELETONS: [(&str, &str, &str); 10] = [
     ("js", "manager", "skeleton-manager-js"),
     ("c", "manager", "skeleton-manager-c"),
     ("go", "manager", "skeleton-manager-go"),
+    ("rust", "provider", "skeleton-provider-rs"),
+    ("python", "provider", "skeleton-provider-py"),
+    ("js", "provider", "skeleton-provider-js"),
+    ("c", "provider", "skeleton-provider-c"),
+    ("go", "provider", "skeleton-provider-go"),
 ];
 
 /// Generates every skeleton with the built `paasm` and builds it; returns the components.

@@ -7,7 +7,9 @@
 //! no second copy to drift. A skeleton gets its own copy of the WIT world, its own name (the
 //! directory, the component's file stem and, in Rust, the crate) and, in Rust, a place in the
 //! guests workspace's `members`. A manager skeleton (every language) also gets a service package
-//! (`config/services/<name>/`: its manager, the helloworld agent) so it runs as a service.
+//! (`config/services/<name>/`: its manager, the helloworld agent) so it runs as a service. A
+//! provider skeleton is the `note` provider of its language, implementing the repository's
+//! `paasm:resource/provider` world, which it reads from `wit/resource/`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,8 +31,10 @@ const MANAGER_WORLD: &str = "paasm-examples:helloworld-manager/manager";
 const MANAGER_WIT: &str =
     include_str!("../../../guests/helloworld-manager/wit/helloworld-manager.wit");
 
-/// The languages a manager skeleton can be written in.
-const MANAGER_LANGUAGES: [&str; 5] = ["rust", "python", "js", "c", "go"];
+/// The WIT world every provider skeleton implements: the repository's own (`wit/resource/`),
+/// which a provider skeleton reads from where it stands in `guests/`.
+const PROVIDER_WORLD: &str = "paasm:%resource/provider";
+const PROVIDER_WIT_DIR: &str = "../../wit/resource";
 
 /// What `paasm new` was asked for.
 #[derive(Debug, Clone)]
@@ -68,15 +72,10 @@ pub fn run(request: &NewGuest) -> Result<PathBuf> {
         );
     }
     check_name(&request.name)?;
-    let files = match (request.world.as_str(), request.lang.as_str()) {
-        ("agent", lang) => agent(lang, &request.name),
-        ("manager", lang) if MANAGER_LANGUAGES.contains(&lang) => manager(lang, &request.name),
-        (world, lang) => bail!(
-            "there is no {world} skeleton in {lang} yet (the {world} world's examples are in \
-             guests/: start from one of them); `--world agent` works in every language, \
-             `--world manager` in {}",
-            MANAGER_LANGUAGES.join(", ")
-        ),
+    let files = match request.world.as_str() {
+        "agent" => agent(&request.lang, &request.name),
+        "manager" => manager(&request.lang, &request.name),
+        _ => provider(&request.lang, &request.name),
     };
     let dir = request
         .dir
@@ -301,6 +300,72 @@ fn manager(lang: &str, name: &str) -> Vec<File> {
     }
 }
 
+/// The provider skeleton in `lang`: the `note` provider of that language under a new name.
+fn provider(lang: &str, name: &str) -> Vec<File> {
+    let guest = |language: &str, module: &str| {
+        (
+            "guest.toml",
+            guest_toml(name, language, PROVIDER_WORLD, PROVIDER_WIT_DIR, module),
+        )
+    };
+    match lang {
+        "rust" => {
+            let cargo = include_str!("../../../guests/note-provider/Cargo.toml")
+                .replacen("name = \"note-provider\"", &format!("name = \"{name}\""), 1)
+                .replacen(
+                    "description = \"The note resource provider: a resource kept in the provider's state, the template of provider skeletons\"",
+                    &format!("description = \"The {name} resource provider as a paasm component\""),
+                    1,
+                );
+            vec![
+                ("Cargo.toml", cargo),
+                (
+                    "src/lib.rs",
+                    include_str!("../../../guests/note-provider/src/lib.rs").to_string(),
+                ),
+            ]
+        }
+        "python" => vec![
+            guest("python", "app"),
+            (
+                "app.py",
+                include_str!("../../../guests/note-provider-py/app.py").to_string(),
+            ),
+        ],
+        "js" => vec![
+            guest("javascript", "app.js"),
+            (
+                "app.js",
+                include_str!("../../../guests/note-provider-js/app.js").to_string(),
+            ),
+        ],
+        "c" => vec![
+            guest("c", "provider.c"),
+            (
+                "provider.c",
+                include_str!("../../../guests/note-provider-c/provider.c").to_string(),
+            ),
+        ],
+        "go" => {
+            macro_rules! go {
+                ($path:literal) => {
+                    (
+                        $path,
+                        include_str!(concat!("../../../guests/note-provider-go/", $path))
+                            .to_string(),
+                    )
+                };
+            }
+            vec![
+                guest("go", "wit_component"),
+                go!("note/note.go"),
+                go!("export_paasm_resource_operations/operations.go"),
+            ]
+        }
+        _ => unreachable!("the language was checked"),
+    }
+}
+
 /// The service package of a manager skeleton: its manager and the helloworld agent (which its
 /// methods call), with the agent's annex.
 fn service_package(name: &str) -> Vec<File> {
@@ -341,18 +406,24 @@ fn manifest(language: &str, name: &str, module: &str) -> File {
     manifest_of(language, name, AGENT_WORLD, module)
 }
 
-/// The `guest.toml` of a guest of `world` written in `language`.
+/// The `guest.toml` of a guest of `world` written in `language`, with its own WIT in `wit/`.
 fn manifest_of(language: &str, name: &str, world: &str, module: &str) -> File {
     (
         "guest.toml",
-        format!(
-            "# The {name} guest, built by `cargo xtask build-guests` into \
-             <target>/components/{name}.wasm.\n\
-             language = \"{language}\"\n\
-             world = \"{world}\"\n\
-             wit = \"wit\"\n\
-             module = \"{module}\"\n"
-        ),
+        guest_toml(name, language, world, "wit", module),
+    )
+}
+
+/// The text of a `guest.toml`: the guest `name` in `language`, implementing `world` from the
+/// WIT in the directory `wit`.
+fn guest_toml(name: &str, language: &str, world: &str, wit: &str, module: &str) -> String {
+    format!(
+        "# The {name} guest, built by `cargo xtask build-guests` into \
+         <target>/components/{name}.wasm.\n\
+         language = \"{language}\"\n\
+         world = \"{world}\"\n\
+         wit = \"{wit}\"\n\
+         module = \"{module}\"\n"
     )
 }
 
@@ -473,13 +544,6 @@ mod tests {
             let e = err(request("rust", "agent", name, &dir));
             assert!(e.contains("is not a valid guest name"), "{name}: {e}");
         }
-        let e = err(request("c", "provider", "x", &dir));
-        assert!(
-            e.contains("no provider skeleton in c") && e.contains("rust, python, js, c, go"),
-            "{e}"
-        );
-        let e = err(request("python", "provider", "x", &dir));
-        assert!(e.contains("no provider skeleton in python"), "{e}");
         // A manager whose package directory exists writes nothing either.
         fs::create_dir(dir.with_extension("package")).unwrap();
         let e = err(request("python", "manager", "x", &dir));
@@ -543,6 +607,26 @@ mod tests {
         assert_eq!(package["agent"]["config"].as_str(), Some("agent.cfg"));
         assert!(root.join("my-manager.package/agent.cfg").is_file());
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn every_language_has_a_provider_of_the_resource_world() {
+        for lang in LANGUAGES {
+            let files = provider(lang, "my-provider");
+            if lang == "rust" {
+                let (_, cargo) = files.iter().find(|(p, _)| *p == "Cargo.toml").unwrap();
+                assert!(cargo.contains("name = \"my-provider\""), "{cargo}");
+                assert!(
+                    cargo.contains("The my-provider resource provider"),
+                    "{cargo}"
+                );
+            } else {
+                let (_, toml) = files.iter().find(|(p, _)| *p == "guest.toml").unwrap();
+                let toml: toml::Table = toml::from_str(toml).unwrap();
+                assert_eq!(toml["world"].as_str(), Some(PROVIDER_WORLD), "{lang}");
+                assert_eq!(toml["wit"].as_str(), Some(PROVIDER_WIT_DIR), "{lang}");
+            }
+        }
     }
 
     #[test]
