@@ -21,7 +21,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 use crate::managers::services_dir;
-use crate::registry::{Registry, fails, install, ok, pushed_digest, text};
+use crate::registry::{
+    Registry, fails, generate_key, install, ok, pushed_digest, sign, text, trust_policy,
+};
 
 /// Referrers noted per `(repository, subject digest)`: their descriptors.
 type Noted = Arc<Mutex<HashMap<(String, String), Vec<Value>>>>;
@@ -174,29 +176,13 @@ fn signatures_go_through_the_referrers_api_where_the_registry_has_it() {
     let front = ReferrersFront::start(registry.addr);
     let tmp = tempfile::tempdir().unwrap();
     let keys = tmp.path();
-    let acme = ok(&["key", "generate", keys.join("acme").to_str().unwrap()])
-        .trim()
-        .to_string();
-    let policy = keys.join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[[trusted]]\nscope = \"{}\"\nkeys = [\"acme.pub\"]\n",
-            front.at("acme")
-        ),
-    )
-    .unwrap();
+    let acme = generate_key(keys, "acme");
+    let policy = trust_policy(keys, &front.at("acme"), "acme");
     let source = services_dir().join("helloworld");
     let tag = front.at("acme/helloworld:1");
     let digest = pushed_digest(&ok(&["package", "push", source.to_str().unwrap(), &tag]));
 
-    let out = ok(&[
-        "package",
-        "sign",
-        &tag,
-        "--key",
-        keys.join("acme.key").to_str().unwrap(),
-    ]);
+    let out = sign(&tag, keys, "acme");
     assert!(out.contains(&digest) && out.contains(&acme), "{out}");
     // The signature manifest was pushed with the package as its subject and is listed by the
     // referrers API; no fallback tag was written.

@@ -148,6 +148,30 @@ pub(crate) fn pushed_digest(out: &str) -> String {
         .unwrap_or_else(|| panic!("no digest in {out:?}"))
 }
 
+/// `paasm key generate DIR/NAME`: the new key's id.
+pub(crate) fn generate_key(keys: &Path, name: &str) -> String {
+    ok(&["key", "generate", keys.join(name).to_str().unwrap()])
+        .trim()
+        .to_string()
+}
+
+/// A trust policy in `keys/policy.toml` trusting the key `keys/NAME.pub` for `scope`.
+pub(crate) fn trust_policy(keys: &Path, scope: &str, name: &str) -> PathBuf {
+    let policy = keys.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!("[[trusted]]\nscope = \"{scope}\"\nkeys = [\"{name}.pub\"]\n"),
+    )
+    .unwrap();
+    policy
+}
+
+/// `paasm package sign REFERENCE --key DIR/NAME.key`: what it printed.
+pub(crate) fn sign(reference: &str, keys: &Path, name: &str) -> String {
+    let key = keys.join(format!("{name}.key"));
+    ok(&["package", "sign", reference, "--key", key.to_str().unwrap()])
+}
+
 /// Installs `reference` into `services` (under `policy`, if any).
 pub(crate) fn install(reference: &str, services: &Path, policy: Option<&Path>) -> Output {
     let mut args = vec![
@@ -271,14 +295,8 @@ fn a_resource_provider_is_pushed_signed_verified_and_pulled() {
     let out = ok(&["package", "push", source.to_str().unwrap(), &tag]);
     let digest = pushed_digest(&out);
     let key = tmp.path().join("acme");
-    ok(&["key", "generate", key.to_str().unwrap()]);
-    ok(&[
-        "package",
-        "sign",
-        &tag,
-        "--key",
-        key.with_extension("key").to_str().unwrap(),
-    ]);
+    generate_key(tmp.path(), "acme");
+    sign(&tag, tmp.path(), "acme");
     let out = ok(&[
         "package",
         "verify",
@@ -308,25 +326,13 @@ fn the_trust_policy_admits_only_packages_a_trusted_key_signed() {
     let registry = Registry::start();
     let tmp = tempfile::tempdir().unwrap();
     let keys = tmp.path();
-    let acme = ok(&["key", "generate", keys.join("acme").to_str().unwrap()])
-        .trim()
-        .to_string();
-    let mallory = ok(&["key", "generate", keys.join("mallory").to_str().unwrap()])
-        .trim()
-        .to_string();
+    let acme = generate_key(keys, "acme");
+    let mallory = generate_key(keys, "mallory");
     assert!(
         acme.starts_with("sha256:") && acme != mallory,
         "{acme} {mallory}"
     );
-    let policy = keys.join("policy.toml");
-    std::fs::write(
-        &policy,
-        format!(
-            "[[trusted]]\nscope = \"{}\"\nkeys = [\"acme.pub\"]\n",
-            registry.at("acme")
-        ),
-    )
-    .unwrap();
+    let policy = trust_policy(keys, &registry.at("acme"), "acme");
 
     let source = services_dir().join("helloworld");
     let tag = registry.at("acme/helloworld:1");
@@ -366,13 +372,7 @@ fn the_trust_policy_admits_only_packages_a_trusted_key_signed() {
     assert!(err.contains("has no signature"), "{err}");
 
     // Signed by an untrusted key: refused, naming the key that signed and the one trusted.
-    ok(&[
-        "package",
-        "sign",
-        &tag,
-        "--key",
-        keys.join("mallory.key").to_str().unwrap(),
-    ]);
+    sign(&tag, keys, "mallory");
     let out = install(&format!("oci://{tag}"), &services, Some(&policy));
     assert!(!out.status.success());
     assert!(
@@ -385,13 +385,7 @@ fn the_trust_policy_admits_only_packages_a_trusted_key_signed() {
     nothing_installed(&services);
 
     // Signed by the trusted key (beside the untrusted signature): installed, signer recorded.
-    let out = ok(&[
-        "package",
-        "sign",
-        &tag,
-        "--key",
-        keys.join("acme.key").to_str().unwrap(),
-    ]);
+    let out = sign(&tag, keys, "acme");
     assert!(out.contains(&digest) && out.contains(&acme), "{out}");
     let out = ok(&[
         "package",

@@ -378,7 +378,8 @@ impl NetnsCloud {
             .map_err(std::io::Error::other)
             .and_then(|bytes| std::fs::write(dir.join(RECORD), bytes));
         if let Err(e) = written {
-            stop_processes(&record);
+            let mut child = child;
+            stop_processes(&record, Some(&mut child));
             remove_network(&record);
             return Err(self.error(format!("cannot record node {}: {e}", record.vmid)));
         }
@@ -465,8 +466,10 @@ fn netns_pids(netns: &str) -> Vec<Pid> {
 }
 
 /// Stops every process of a node: its process group and whatever else runs in its namespace
-/// (SIGTERM, then SIGKILL after the grace period).
-fn stop_processes(record: &NetnsRecord) {
+/// (SIGTERM, then SIGKILL after the grace period). `child`, the node's boot shell when this
+/// process started it, is reaped as soon as it exits: until then it is a zombie that still
+/// counts as a member of its group, and the wait would last the whole grace period.
+fn stop_processes(record: &NetnsRecord, mut child: Option<&mut Child>) {
     let group = Pid::from_raw(record.pgid);
     let signal_all = |signal: Signal| {
         if record.pgid > 0 {
@@ -476,7 +479,10 @@ fn stop_processes(record: &NetnsRecord) {
             let _ = kill(pid, signal);
         }
     };
-    let alive = || {
+    let mut alive = || {
+        if let Some(child) = child.as_deref_mut() {
+            let _ = child.try_wait();
+        }
         (record.pgid > 0 && killpg(group, None).is_ok()) || !netns_pids(&record.netns).is_empty()
     };
     signal_all(Signal::SIGTERM);
@@ -524,7 +530,7 @@ pub fn kill_all(base: &Path) -> usize {
     let found = records(base);
     let tag = tag_of(base);
     for record in &found {
-        stop_processes(record);
+        stop_processes(record, None);
         remove_network(record);
         let _ = std::fs::remove_file(base.join(&record.vmid).join(RECORD));
     }
@@ -561,19 +567,20 @@ impl Cloud for NetnsCloud {
     /// Kills the node's processes, then removes its namespace and veth; the bridge goes with
     /// the last node. Killing an unknown node is not an error: it is already gone.
     fn kill_instance(&self, vmid: &str) -> Result<(), CloudError> {
-        let record = {
-            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            match state.nodes.get(vmid) {
-                Some(node) => node.record.clone(),
+        let (record, mut child) = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            match state.nodes.get_mut(vmid) {
+                Some(node) => (node.record.clone(), node.child.take()),
                 None => return Ok(()),
             }
         };
-        stop_processes(&record);
+        stop_processes(&record, child.as_mut());
         remove_network(&record);
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(mut child) = state.nodes.remove(vmid).and_then(|n| n.child) {
+        if let Some(child) = &mut child {
             let _ = child.wait();
         }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.nodes.remove(vmid);
         let _ = std::fs::remove_file(self.base.join(vmid).join(RECORD));
         if state.nodes.is_empty() {
             self.remove_bridge(&mut state);
