@@ -3,7 +3,8 @@
 //! StarlingMonkey), which `build-guests` installs from npm when missing into
 //! `<target>/toolchains/componentize-js-<version>/` (pinned, never system-wide; needs `node`
 //! and `npm`). The features the guests do not use (outgoing HTTP, the fetch event) are left
-//! out of the component.
+//! out of the component. A guest is built again only when its files, its WIT or the
+//! ComponentizeJS version changed (a stamp of their digest beside its work directory).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,17 +26,40 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
     }
     let cli = ensure_componentize_js(paths)?;
     let mut built = Vec::new();
+    let deps = [
+        paths.root.join("wit/platform"),
+        paths.root.join("wit/service"),
+    ];
     for guest in guests {
         let work = paths.target.join("js-guests").join(&guest.name);
+        let out = paths.components().join(format!("{}.wasm", guest.name));
+        let own_wit = guest.dir.join(&guest.manifest.wit);
+        // Built again only when something it is built from changed (as for Python guests).
+        let stamp = paths
+            .target
+            .join("js-guests")
+            .join(format!("{}.inputs.sha256", guest.name));
+        let digest = crate::python::inputs_digest(
+            &format!("componentize-js {COMPONENTIZE_JS}"),
+            &guest.dir,
+            &own_wit,
+            &deps,
+            &guest.manifest,
+        )?;
+        if out.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == digest) {
+            eprintln!("    {} is up to date", guest.name);
+            built.push((guest.name, out));
+            continue;
+        }
         if work.exists() {
             fs::remove_dir_all(&work)
                 .with_context(|| format!("cannot remove {}", work.display()))?;
         }
         // The guest's WIT with the platform and service packages as dependencies.
         let wit = work.join("wit");
-        crate::python::copy_dir(&guest.dir.join(&guest.manifest.wit), &wit)?;
-        crate::python::copy_dir(&paths.root.join("wit/platform"), &wit.join("deps/platform"))?;
-        crate::python::copy_dir(&paths.root.join("wit/service"), &wit.join("deps/service"))?;
+        crate::python::copy_dir(&own_wit, &wit)?;
+        crate::python::copy_dir(&deps[0], &wit.join("deps/platform"))?;
+        crate::python::copy_dir(&deps[1], &wit.join("deps/service"))?;
         let source = guest.dir.join(&guest.manifest.module);
         if !source.is_file() {
             bail!(
@@ -45,7 +69,6 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
                 guest.dir.display()
             );
         }
-        let out = paths.components().join(format!("{}.wasm", guest.name));
         fs::create_dir_all(paths.components())?;
         let tmp = out.with_extension("wasm.tmp");
         let mut cmd = node();
@@ -64,6 +87,7 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
         )?;
         fs::rename(&tmp, &out)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
+        fs::write(&stamp, &digest).with_context(|| format!("cannot write {}", stamp.display()))?;
         built.push((guest.name, out));
     }
     Ok(built)

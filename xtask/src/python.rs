@@ -53,7 +53,8 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
         let out = paths.components().join(format!("{name}.wasm"));
         let work = paths.target.join("python-guests").join(&name);
         let stamp = work.join("inputs.sha256");
-        let digest = inputs_digest(&dir, &own_wit, &packages, &manifest)?;
+        let tool_label = format!("componentize-py {COMPONENTIZE_PY}");
+        let digest = inputs_digest(&tool_label, &dir, &own_wit, &packages, &manifest)?;
         if out.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == digest) {
             eprintln!("    {name} is up to date");
             built.push((name, out));
@@ -112,7 +113,8 @@ fn wit_packages(paths: &Paths, own: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The sha256 of everything a guest's component is built from.
-fn inputs_digest(
+pub(crate) fn inputs_digest(
+    tool: &str,
     dir: &Path,
     own_wit: &Path,
     packages: &[PathBuf],
@@ -120,7 +122,7 @@ fn inputs_digest(
 ) -> Result<String> {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
-    hasher.update(format!("componentize-py {COMPONENTIZE_PY}\n{manifest:?}\n"));
+    hasher.update(format!("{tool}\n{manifest:?}\n"));
     for root in [dir, own_wit]
         .into_iter()
         .chain(packages.iter().map(PathBuf::as_path))
