@@ -8,7 +8,7 @@
 use crate::conformance::run_suite;
 use crate::resources::Resources;
 
-/// The longest text a note holds under the default `maxlength`, plus one.
+/// The default `maxlength`: the longest text a note holds (`${LONG_TEXT}` is one character more).
 const MAX_LENGTH: usize = 280;
 
 /// Runs the suite against the component `<components>/<component>.wasm` as the active

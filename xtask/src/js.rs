@@ -26,10 +26,8 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
     }
     let cli = ensure_componentize_js(paths)?;
     let mut built = Vec::new();
-    let deps = [
-        paths.root.join("wit/platform"),
-        paths.root.join("wit/service"),
-    ];
+    // The WIT packages every JavaScript guest gets as dependencies.
+    let deps = ["platform", "service"].map(|name| paths.root.join("wit").join(name));
     for guest in guests {
         let work = paths.target.join("js-guests").join(&guest.name);
         let out = paths.components().join(format!("{}.wasm", guest.name));
@@ -58,8 +56,10 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
         // The guest's WIT with the platform and service packages as dependencies.
         let wit = work.join("wit");
         crate::python::copy_dir(&own_wit, &wit)?;
-        crate::python::copy_dir(&deps[0], &wit.join("deps/platform"))?;
-        crate::python::copy_dir(&deps[1], &wit.join("deps/service"))?;
+        for dep in &deps {
+            let name = dep.file_name().context("a WIT package has no name")?;
+            crate::python::copy_dir(dep, &wit.join("deps").join(name))?;
+        }
         let source = guest.dir.join(&guest.manifest.module);
         if !source.is_file() {
             bail!(
