@@ -325,3 +325,28 @@ fn an_installed_packages_own_annex_and_start_script_are_what_its_nodes_run() {
     let manager = context("manager");
     assert!(manager.contains("GREETER_MANAGER = yes"), "{manager}");
 }
+
+/// The benchmark's floor (`guests/bench-empty`: no standard library, no imports, one core
+/// module) is served like any agent and gives the helloworld reply under both instance
+/// policies, and a reused instance keeps answering for all of its calls: its allocator starts
+/// over once a call's reply has been freed, else 8000 replies would not fit its 64 KiB heap.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_empty_benchmark_component_answers_under_both_policies() {
+    for (policy, calls) in [("fresh", 1000), ("reuse", 8000)] {
+        let setup = AgentSetup::new(&format!(
+            "[wasm]\nINSTANCES = {policy}\nREUSE_MAX_CALLS = 100000\n"
+        ));
+        let agent = setup.start(&component("bench-empty"));
+        let mut conn = Connection::open(agent.addr).await;
+        let reply = conn.call("startup", json!({})).await;
+        assert_eq!(reply["result"], json!({}), "{policy}: {reply}");
+        for _ in 0..calls {
+            let reply = conn.call("get_helloworld", json!({})).await;
+            assert_eq!(
+                reply["result"],
+                json!({"result": "helloworld"}),
+                "{policy}: {reply}"
+            );
+        }
+    }
+}

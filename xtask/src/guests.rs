@@ -18,6 +18,11 @@ use crate::paths::Paths;
 /// The rustup target guests are built for.
 pub const TARGET: &str = "wasm32-wasip2";
 
+/// Rust guests under `guests/` that are cargo workspaces of their own, built after the guest
+/// workspace into the same target directory: `bench-empty` is `#![no_std]`, and its panic
+/// handler cannot share a build with wit-bindgen's `std` feature, which the workspace enables.
+const STANDALONE: [&str; 1] = ["bench-empty"];
+
 /// The preamble bytes 4..8 of a component binary (a core module has `01 00 00 00`).
 const COMPONENT_LAYER: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
 
@@ -174,12 +179,28 @@ pub fn build_rust(paths: &Paths) -> Result<Vec<Component>> {
         &mut cmd,
     )?;
 
+    for name in STANDALONE {
+        let mut cmd = cargo::cargo(paths);
+        cmd.arg("build")
+            .args(["--release", "--target", TARGET, "--manifest-path"])
+            .arg(paths.root.join("guests").join(name).join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&guests_target);
+        step(&format!("building {name} for {TARGET}"), &mut cmd)?;
+    }
+    let guests = guests
+        .into_iter()
+        .chain(STANDALONE.iter().map(|name| Guest {
+            package: name.to_string(),
+            artifact: format!("{}.wasm", name.replace('-', "_")),
+        }));
+
     let out_dir = guests_target.join(TARGET).join("release");
     let components_dir = paths.components();
     fs::create_dir_all(&components_dir)
         .with_context(|| format!("cannot create {}", components_dir.display()))?;
-    let mut components = Vec::with_capacity(guests.len());
-    for guest in &guests {
+    let mut components = Vec::new();
+    for guest in guests {
         let built = out_dir.join(&guest.artifact);
         check_component(&built)?;
         let dest = components_dir.join(format!("{}.wasm", guest.package));

@@ -178,7 +178,9 @@ fn spawn_connection<I, H, F>(
 }
 
 async fn handle(dispatcher: &Dispatcher, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
-    let response = route(dispatcher, req).await;
+    // Boxed: the routing future holds every dialect's state and would otherwise be moved,
+    // whole, into hyper's dispatcher for every request.
+    let response = Box::pin(route(dispatcher, req)).await;
     tracing::debug!(%peer, status = response.status().as_u16(), "request served");
     response
 }

@@ -31,6 +31,10 @@ use crate::paths::Paths;
 use crate::process::{self, Announcing, KillOnDrop};
 use report::{Row, Setup};
 
+/// The component file (beside the helloworld agent's) with no imports and no standard library:
+/// its rows are the floor of a call through `paasm agent` on the machine measured.
+const EMPTY_COMPONENT: &str = "bench-empty.wasm";
+
 /// How long a server may take to announce its address.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -153,10 +157,21 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
             .component
             .as_deref()
             .context("--component is required without --native-only")?;
+        let empty = component
+            .parent()
+            .context("the component has no directory")?
+            .join(EMPTY_COMPONENT);
         ensure_file(paasm)?;
         ensure_file(component)?;
-        for instances in [Instances::Fresh, Instances::Reuse] {
-            let dir = args.work_dir.join(instances.as_str());
+        ensure_file(&empty)?;
+        let targets = [
+            ("paasm agent", component, Instances::Fresh),
+            ("paasm agent", component, Instances::Reuse),
+            ("empty component", empty.as_path(), Instances::Fresh),
+            ("empty component", empty.as_path(), Instances::Reuse),
+        ];
+        for (i, (label, component, instances)) in targets.into_iter().enumerate() {
+            let dir = args.work_dir.join(format!("{i}-{instances}"));
             let _ = fs::remove_dir_all(&dir);
             let config = agent::write_config(&dir, instances)?;
             let stderr_path = dir.join("paasm.stderr.log");
@@ -165,7 +180,7 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
             let listen: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
             let mut cmd = agent::command(paasm, &config, component, listen);
             cmd.stderr(Stdio::from(stderr));
-            let target = format!("paasm agent, instances = {instances}");
+            let target = format!("{label}, instances = {instances}");
             let row = measure(
                 &runtime,
                 &setup,
@@ -180,7 +195,12 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
     }
 
     let call_costs = match (&args.paasm, &args.component) {
-        (Some(paasm), Some(component)) if !bench.native_only => call_costs(paasm, component)?,
+        (Some(paasm), Some(component)) if !bench.native_only => {
+            let mut costs = call_costs(paasm, component, "")?;
+            let empty = component.with_file_name(EMPTY_COMPONENT);
+            costs.extend(call_costs(paasm, &empty, ", empty component")?);
+            costs
+        }
         _ => Vec::new(),
     };
 
@@ -266,14 +286,22 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
 }
 
 /// Runs the host's `call_cost` example (built beside the release `paasm`): the in-process
-/// cost of one call per instance policy, as `(policy, microseconds)`.
-fn call_costs(paasm: &std::path::Path, component: &std::path::Path) -> Result<Vec<(String, f64)>> {
+/// cost of one call per instance policy, as `(policy, microseconds)`, `suffix` appended to each
+/// policy's name.
+fn call_costs(
+    paasm: &std::path::Path,
+    component: &std::path::Path,
+    suffix: &str,
+) -> Result<Vec<(String, f64)>> {
     let exe = paasm
         .parent()
         .context("the paasm binary has no parent directory")?
         .join("examples/call_cost");
     ensure_file(&exe)?;
-    println!("==> in-process call cost (no HTTP)");
+    println!(
+        "==> in-process call cost (no HTTP) of {}",
+        component.display()
+    );
     let output = Command::new(&exe)
         .arg(component)
         .output()
@@ -295,7 +323,7 @@ fn call_costs(paasm: &std::path::Path, component: &std::path::Path) -> Result<Ve
                 .parse()
                 .with_context(|| format!("unexpected call_cost figure {us:?}"))?;
             println!("    {policy}: {us:.2} us per call");
-            Ok((policy.to_string(), us))
+            Ok((format!("{policy}{suffix}"), us))
         })
         .collect()
 }

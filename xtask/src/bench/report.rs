@@ -184,7 +184,12 @@ pub fn markdown(
            that parses the body with serde_json and answers `get_helloworld` directly; `paasm agent`\n  \
            is the release `paasm agent` serving the `helloworld-agent` component with\n  \
            `[wasm] INSTANCES = fresh` (a new instance per call) and then `reuse` (warm instances),\n  \
-           each after a ConPaaS `startup` call and one checked `get_helloworld` reply.\n\
+           each after a ConPaaS `startup` call and one checked `get_helloworld` reply. `empty\n  \
+           component` is `guests/bench-empty` served the same way: `#![no_std]`, no imports (not\n  \
+           even `paasm:platform`), one core module, a constant reply; its rows are the floor\n  \
+           any component reaches through `paasm agent` on this machine, and the difference to\n  \
+           them is what the helloworld agent itself costs (Rust's standard library with its\n  \
+           WASI imports and two more core modules, its three platform calls).\n\
          - Load: closed loop, {conns} keep-alive HTTP/1.1 connections on loopback, each sending\n  \
            `POST /` with `{{\"jsonrpc\":\"2.0\",\"method\":\"get_helloworld\",\"id\":1}}` and waiting for\n  \
            the reply before sending the next; {warmup} s warmup, then {duration} s measured. The\n  \
