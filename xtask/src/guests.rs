@@ -179,18 +179,23 @@ pub fn build_rust(paths: &Paths) -> Result<Vec<Component>> {
         &mut cmd,
     )?;
 
-    for name in STANDALONE {
+    // A scratch guests workspace (the skeletons') has none of them.
+    let standalone: Vec<&str> = STANDALONE
+        .into_iter()
+        .filter(|name| standalone_manifest(paths, name).is_file())
+        .collect();
+    for name in &standalone {
         let mut cmd = cargo::cargo(paths);
         cmd.arg("build")
             .args(["--release", "--target", TARGET, "--manifest-path"])
-            .arg(paths.root.join("guests").join(name).join("Cargo.toml"))
+            .arg(standalone_manifest(paths, name))
             .arg("--target-dir")
             .arg(&guests_target);
         step(&format!("building {name} for {TARGET}"), &mut cmd)?;
     }
     let guests = guests
         .into_iter()
-        .chain(STANDALONE.iter().map(|name| Guest {
+        .chain(standalone.iter().map(|name| Guest {
             package: name.to_string(),
             artifact: format!("{}.wasm", name.replace('-', "_")),
         }));
@@ -216,6 +221,14 @@ pub fn build_rust(paths: &Paths) -> Result<Vec<Component>> {
     }
 
     Ok(components)
+}
+
+/// The manifest of the standalone guest `name` (one of [`STANDALONE`]).
+fn standalone_manifest(paths: &Paths, name: &str) -> PathBuf {
+    paths
+        .guests_manifest()
+        .with_file_name(name)
+        .join("Cargo.toml")
 }
 
 /// Builds the guests with a `guest.toml` under `<root>/guests` (Python, JavaScript, C, Go) and
