@@ -43,7 +43,13 @@ pub fn build(paths: &Paths) -> Result<Vec<(String, PathBuf)>> {
         let bindings = work.join("bindings");
         let mut wit = componentize::resolve(paths, &guest)?;
         // The bindings come with an object file that carries the world into the module.
-        let opts = wit_bindgen_c::Opts::default();
+        // Borrowed handles an export receives are dropped when it returns, as the Rust,
+        // Python and JavaScript bindings do; by default the C ones leave that to the guest,
+        // and a call that returns with a borrow still held traps.
+        let opts = wit_bindgen_c::Opts {
+            autodrop_borrows: wit_bindgen_c::Enabled::Yes,
+            ..Default::default()
+        };
         componentize::bindings(&mut wit, opts.build(), &bindings)
             .with_context(|| format!("{}: C bindings", guest.name))?;
         let mut sources = vec![source];
