@@ -157,10 +157,7 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
             .component
             .as_deref()
             .context("--component is required without --native-only")?;
-        let empty = component
-            .parent()
-            .context("the component has no directory")?
-            .join(EMPTY_COMPONENT);
+        let empty = component.with_file_name(EMPTY_COMPONENT);
         ensure_file(paasm)?;
         ensure_file(component)?;
         ensure_file(&empty)?;
