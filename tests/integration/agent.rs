@@ -350,3 +350,47 @@ async fn the_empty_benchmark_component_answers_under_both_policies() {
         }
     }
 }
+
+/// The bench's floor (`host/examples/bare_host.rs`): a fresh instance of the empty component
+/// per request answers every call, and a component it cannot link is refused with its name.
+#[tokio::test]
+async fn the_bare_benchmark_host_answers_from_fresh_instances() {
+    let bare = crate::support::paasm_bin()
+        .with_file_name("examples")
+        .join("bare_host");
+    let empty = component("bench-empty");
+    let mut child = std::process::Command::new(&bare)
+        .arg(&empty)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bare.display()));
+    let line = crate::support::first_line(&mut child, std::time::Duration::from_secs(120));
+    let addr = line
+        .as_deref()
+        .and_then(|l| l.strip_prefix("bare-host listening on http://"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("listen address");
+    let mut conn = Connection::open(addr).await;
+    for id in 0..500 {
+        let (status, reply) = conn
+            .post(&json!({"jsonrpc": "2.0", "method": "get_helloworld", "id": id}))
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["result"], json!({"result": "helloworld"}), "{reply}");
+        assert_eq!(reply["id"], json!(id), "{reply}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let output = std::process::Command::new(&bare)
+        .arg(component("helloworld-agent"))
+        .output()
+        .expect("run bare_host");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot be linked without imports"),
+        "{stderr}"
+    );
+}

@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: throughput, latency and server CPU per request of `paasm agent` serving
-//! the helloworld component (fresh and reused instances) against a native hyper baseline.
+//! the helloworld component (fresh and reused instances) against a native hyper baseline and a
+//! bare hyper + wasmtime host (the host's `bare_host` example).
 //!
 //! `cargo xtask` itself is a debug build, which would make a poor load generator. So `bench`
 //! builds guests and the release workspace (which includes a release build of this crate), then
@@ -34,6 +35,10 @@ use report::{Row, Setup};
 /// The component file (beside the helloworld agent's) with no imports and no standard library:
 /// its rows are the floor of a call through `paasm agent` on the machine measured.
 const EMPTY_COMPONENT: &str = "bench-empty.wasm";
+
+/// What the host's `bare_host` example prints, followed by `http://ADDR`, once it listens (the
+/// example's own `READY_PREFIX`).
+const BARE_HOST_READY: &str = "bare-host listening on ";
 
 /// How long a server may take to announce its address.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -161,6 +166,21 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
         ensure_file(paasm)?;
         ensure_file(component)?;
         ensure_file(&empty)?;
+        // The floor of a fresh instance per call for any host on this machine: hyper and
+        // paasm's engine around the empty component, nothing else (host/examples/bare_host.rs).
+        let mut bare = Command::new(example(paasm, "bare_host")?);
+        bare.arg(&empty);
+        rows.push(
+            measure(
+                &runtime,
+                &setup,
+                "bare wasmtime host, empty component, instances = fresh",
+                &mut bare,
+                BARE_HOST_READY,
+                false,
+            )
+            .context("bare wasmtime host")?,
+        );
         let targets = [
             ("paasm agent", component, Instances::Fresh),
             ("paasm agent", component, Instances::Reuse),
@@ -290,11 +310,7 @@ fn call_costs(
     component: &std::path::Path,
     suffix: &str,
 ) -> Result<Vec<(String, f64)>> {
-    let exe = paasm
-        .parent()
-        .context("the paasm binary has no parent directory")?
-        .join("examples/call_cost");
-    ensure_file(&exe)?;
+    let exe = example(paasm, "call_cost")?;
     println!(
         "==> in-process call cost (no HTTP) of {}",
         component.display()
@@ -323,6 +339,17 @@ fn call_costs(
             Ok((format!("{policy}{suffix}"), us))
         })
         .collect()
+}
+
+/// The host's example `name`, built beside the release `paasm`.
+fn example(paasm: &std::path::Path, name: &str) -> Result<PathBuf> {
+    let exe = paasm
+        .parent()
+        .context("the paasm binary has no parent directory")?
+        .join("examples")
+        .join(name);
+    ensure_file(&exe)?;
+    Ok(exe)
 }
 
 /// Starts one server, prepares it, drives it and stops it.

@@ -189,7 +189,14 @@ pub fn markdown(
            even `paasm:platform`), one core module, a constant reply; its rows are the floor\n  \
            any component reaches through `paasm agent` on this machine, and the difference to\n  \
            them is what the helloworld agent itself costs (Rust's standard library with its\n  \
-           WASI imports and two more core modules, its three platform calls).\n\
+           WASI imports and two more core modules, its three platform calls). `bare wasmtime\n  \
+           host` (`host/examples/bare_host.rs`) is hyper 1 + tokio as in the native server with\n  \
+           paasm's own wasmtime engine (the same pooling allocator, epoch interruption, async\n  \
+           calls) and nothing else: for every request a new store and instance of the empty\n  \
+           component, one call, the store dropped, the string it returned put in the reply. It is\n  \
+           the floor of a fresh instance per call for any host on this machine; the difference\n  \
+           from it to `empty component, instances = fresh` is what paasm's own request path\n  \
+           costs (the dialects, the method table, typed parameters, limits, state, output).\n\
          - Load: closed loop, {conns} keep-alive HTTP/1.1 connections on loopback, each sending\n  \
            `POST /` with `{{\"jsonrpc\":\"2.0\",\"method\":\"get_helloworld\",\"id\":1}}` and waiting for\n  \
            the reply before sending the next; {warmup} s warmup, then {duration} s measured. The\n  \
