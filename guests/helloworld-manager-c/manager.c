@@ -47,11 +47,13 @@ static char *text_of(const manager_string_t *s) {
   return text;
 }
 
-static void info(const char *message) {
-  manager_string_t text;
-  manager_string_set(&text, message);
+// Logs the `len` bytes at `message` (which may hold NUL bytes).
+static void info_n(const char *message, size_t len) {
+  manager_string_t text = {(uint8_t *)message, len};
   paasm_platform_log_log(PAASM_PLATFORM_LOG_LEVEL_INFO, &text);
 }
+
+static void info(const char *message) { info_n(message, strlen(message)); }
 
 // The greeting in an agent's get_helloworld reply, {"result":"<greeting>"}; any other reply
 // as it came (to free).
@@ -201,8 +203,8 @@ bool exports_paasm_examples_helloworld_manager_queries_get_helloworld(
 }
 
 // `bytes` as text, every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD
-// (to free).
-static char *lossy(const uint8_t *bytes, size_t len) {
+// (to free); its length is put in `*text_len`, since the text may hold NUL bytes.
+static char *lossy(const uint8_t *bytes, size_t len, size_t *text_len) {
   char *text = checked(malloc(len * 3 + 1));
   size_t out = 0;
   size_t i = 0;
@@ -230,6 +232,7 @@ static char *lossy(const uint8_t *bytes, size_t len) {
     }
   }
   text[out] = '\0';
+  *text_len = out;
   return text;
 }
 
@@ -243,19 +246,26 @@ bool exports_paasm_examples_helloworld_manager_uploads_upload_note(
     manager_string_dup(err, "the note is too large");
     return false;
   }
-  char *text = lossy(note->ptr, len);
+  size_t text_len;
+  char *text = lossy(note->ptr, len, &text_len);
   manager_list_u8_free(note);
-  // The first line as Rust's str::lines gives it: up to "\n", without a trailing "\r".
-  size_t line = strcspn(text, "\n");
+  // The first line as Rust's str::lines gives it: up to "\n", without a trailing "\r". It
+  // is handled by length from here on: a NUL byte is part of the line like any other.
+  const char *newline = memchr(text, '\n', text_len);
+  size_t line = newline == NULL ? text_len : (size_t)(newline - text);
   if (line > 0 && text[line - 1] == '\r') {
     line--;
   }
-  text[line] = '\0';
-  char *message = format("Received a note of %zu bytes: %s", len, text);
-  info(message);
+  char *prefix = format("Received a note of %zu bytes: ", len);
+  size_t prefix_len = strlen(prefix);
+  char *message = checked(malloc(prefix_len + line));
+  memcpy(message, prefix, prefix_len);
+  memcpy(message + prefix_len, text, line);
+  free(prefix);
+  info_n(message, prefix_len + line);
   free(message);
   ret->bytes = (uint32_t)len;
-  manager_string_dup(&ret->first_line, text);
+  manager_string_dup_n(&ret->first_line, text, line);
   free(text);
   return true;
 }

@@ -908,6 +908,8 @@ fn manager_transcript(service: &str) -> Vec<Value> {
     };
     transcript.push(upload(b"\xff\xfeabc\r\nnext"));
     transcript.push(upload(b""));
+    // A NUL byte is part of the first line like any other.
+    transcript.push(upload(b"a\0b\r\nc"));
     transcript
 }
 
@@ -931,6 +933,10 @@ fn the_managers_in_every_language_offer_exactly_what_the_rust_one_does() {
     assert_eq!(
         rust[1]["result"],
         json!({"bytes": 11, "first_line": "\u{fffd}\u{fffd}abc"})
+    );
+    assert_eq!(
+        rust[3]["result"],
+        json!({"bytes": 6, "first_line": "a\u{0}b"})
     );
     assert_eq!(python, rust);
     assert_eq!(javascript, rust);
