@@ -1,6 +1,6 @@
 //! Where things are: the workspace root, the target directory and what xtask puts in it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
@@ -15,8 +15,16 @@ pub struct Paths {
 
 impl Paths {
     /// Finds the root from this crate's location and the target directory from the environment.
+    ///
+    /// The location is the one `cargo run` gives the running binary, not the one it was
+    /// compiled in: two checkouts sharing a `CARGO_TARGET_DIR` share one `target/debug/xtask`,
+    /// which cargo does not always copy again when the other checkout's build is already
+    /// fresh, so the compile-time path may name the other checkout.
     pub fn discover() -> Result<Self> {
-        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .filter(|dir| dir.join("Cargo.toml").is_file())
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
         let root = manifest_dir
             .parent()
             .context("xtask's manifest directory has no parent")?
