@@ -22,10 +22,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use paasm::engine::{Runtime, RuntimeOptions};
+use paasm::engine::{Runtime, RuntimeOptions, exported_funcs};
 use serde_json::{Value, json};
 use wasmtime::Store;
-use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Val};
 
 /// What the server prints, followed by `http://ADDR`, once it accepts connections.
@@ -51,8 +50,11 @@ fn main() -> Result<()> {
     let component = Component::from_file(runtime.engine(), &path)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("cannot compile {path}"))?;
-    let func = find_export(&runtime, &component, "get-helloworld")
-        .with_context(|| format!("{path} does not export get-helloworld"))?;
+    let func = exported_funcs(runtime.engine(), &component)
+        .into_iter()
+        .find(|f| f.name == "get-helloworld")
+        .with_context(|| format!("{path} does not export get-helloworld"))?
+        .index;
     let pre = Linker::<()>::new(runtime.engine())
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
@@ -63,30 +65,6 @@ fn main() -> Result<()> {
         .build()
         .context("cannot start the tokio runtime")?
         .block_on(accept_loop(host))
-}
-
-/// The index of the function `name`, exported directly or by an exported interface.
-fn find_export(
-    runtime: &Runtime,
-    component: &Component,
-    name: &str,
-) -> Option<ComponentExportIndex> {
-    let engine = runtime.engine();
-    for (export, item) in component.component_type().exports(engine) {
-        match item.ty {
-            ComponentItem::ComponentFunc(_) if export == name => {
-                return component.get_export_index(None, export);
-            }
-            ComponentItem::ComponentInstance(instance)
-                if instance.exports(engine).any(|(func, _)| func == name) =>
-            {
-                let parent = component.get_export_index(None, export)?;
-                return component.get_export_index(Some(&parent), name);
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 async fn accept_loop(host: Arc<Host>) -> Result<()> {

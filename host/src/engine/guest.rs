@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Val};
-use wasmtime::{Store, StoreContextMut, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, StoreContextMut, Trap, UpdateDeadline};
 
 use super::store::StoreState;
 use super::{CallLimits, InstancePolicy, Runtime};
@@ -129,47 +129,7 @@ impl Guest {
 
     /// Every function the component exports, directly or through an exported interface.
     pub fn exports(&self) -> Vec<ExportedFunc> {
-        let engine = self.runtime.engine();
-        let ty = self.component.component_type();
-        let mut funcs = Vec::new();
-        for (export_name, item) in ty.exports(engine) {
-            match item.ty {
-                ComponentItem::ComponentFunc(func) => {
-                    if let Some(index) = self.component.get_export_index(None, export_name) {
-                        funcs.push(ExportedFunc {
-                            interface: None,
-                            name: export_name.to_string(),
-                            ty: func,
-                            index,
-                        });
-                    }
-                }
-                ComponentItem::ComponentInstance(instance) => {
-                    let Some(instance_index) = self.component.get_export_index(None, export_name)
-                    else {
-                        continue;
-                    };
-                    for (func_name, item) in instance.exports(engine) {
-                        let ComponentItem::ComponentFunc(func) = item.ty else {
-                            continue;
-                        };
-                        if let Some(index) = self
-                            .component
-                            .get_export_index(Some(&instance_index), func_name)
-                        {
-                            funcs.push(ExportedFunc {
-                                interface: Some(export_name.to_string()),
-                                name: func_name.to_string(),
-                                ty: func,
-                                index,
-                            });
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        funcs
+        exported_funcs(self.runtime.engine(), &self.component)
     }
 
     /// Calls `func` with `params`, returning its results.
@@ -376,6 +336,49 @@ impl Guest {
             stderr: String::new(),
         }
     }
+}
+
+/// Every function `component` exports, directly or through an exported interface, with the
+/// index that finds it in any instance of the component.
+pub fn exported_funcs(engine: &Engine, component: &Component) -> Vec<ExportedFunc> {
+    let ty = component.component_type();
+    let mut funcs = Vec::new();
+    for (export_name, item) in ty.exports(engine) {
+        match item.ty {
+            ComponentItem::ComponentFunc(func) => {
+                if let Some(index) = component.get_export_index(None, export_name) {
+                    funcs.push(ExportedFunc {
+                        interface: None,
+                        name: export_name.to_string(),
+                        ty: func,
+                        index,
+                    });
+                }
+            }
+            ComponentItem::ComponentInstance(instance) => {
+                let Some(instance_index) = component.get_export_index(None, export_name) else {
+                    continue;
+                };
+                for (func_name, item) in instance.exports(engine) {
+                    let ComponentItem::ComponentFunc(func) = item.ty else {
+                        continue;
+                    };
+                    if let Some(index) =
+                        component.get_export_index(Some(&instance_index), func_name)
+                    {
+                        funcs.push(ExportedFunc {
+                            interface: Some(export_name.to_string()),
+                            name: func_name.to_string(),
+                            ty: func,
+                            index,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    funcs
 }
 
 /// Whether an exported interface name (`pkg:ns/iface@1.0.0`) is `iface_path` (`pkg:ns/iface`)

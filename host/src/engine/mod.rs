@@ -27,7 +27,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 pub use bindings::paasm::platform as platform_bindings;
 pub use cache::{ComponentCache, digest};
-pub use guest::{ExportedFunc, Guest, GuestError, GuestErrorKind};
+pub use guest::{ExportedFunc, Guest, GuestError, GuestErrorKind, exported_funcs};
 pub(crate) use store::StoreState;
 
 use crate::platform::{PlatformCtx, PlatformView};
