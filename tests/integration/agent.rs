@@ -359,12 +359,14 @@ async fn the_bare_benchmark_host_answers_from_fresh_instances() {
         .with_file_name("examples")
         .join("bare_host");
     let empty = component("bench-empty");
-    let mut child = std::process::Command::new(&bare)
-        .arg(&empty)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bare.display()));
-    let line = crate::support::first_line(&mut child, std::time::Duration::from_secs(120));
+    let mut server = crate::support::KillOnDrop(
+        std::process::Command::new(&bare)
+            .arg(&empty)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bare.display())),
+    );
+    let line = crate::support::first_line(&mut server.0, std::time::Duration::from_secs(120));
     let addr = line
         .as_deref()
         .and_then(|l| l.strip_prefix("bare-host listening on http://"))
@@ -380,8 +382,7 @@ async fn the_bare_benchmark_host_answers_from_fresh_instances() {
         assert_eq!(reply["result"], json!({"result": "helloworld"}), "{reply}");
         assert_eq!(reply["id"], json!(id), "{reply}");
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
     let output = std::process::Command::new(&bare)
         .arg(component("helloworld-agent"))

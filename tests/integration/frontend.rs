@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::managers::{ManagerSetup, free_port, processes_mentioning, services_dir};
-use crate::support::{self, paasm_bin};
+use crate::support::{self, KillOnDrop, paasm_bin};
 
 /// How long a test waits for a service to settle.
 const SETTLE: Duration = Duration::from_secs(120);
@@ -824,16 +824,6 @@ fn packages_are_installed_only_when_their_components_load_and_match() {
     let catalogue = fe.api_ok(None, "catalogue", json!({}));
     assert_eq!(catalogue[0]["name"], "helloworld", "{catalogue}");
     assert_eq!(catalogue[0]["version"], "0.1.0", "{catalogue}");
-}
-
-/// A process the test started, killed when the test ends, however it ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

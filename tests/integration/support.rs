@@ -199,6 +199,16 @@ pub fn first_line(child: &mut Child, timeout: Duration) -> Option<String> {
     rx.recv_timeout(timeout).ok().flatten()
 }
 
+/// A process the test started, killed when the test ends, however it ends.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running `paasm agent`; killed when dropped.
 pub struct Agent {
     child: Child,
