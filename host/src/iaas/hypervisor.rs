@@ -163,6 +163,7 @@ fn watch(client: Ec2Client, hosts: NetnsCloud, stop: &AtomicBool) {
                             Ok(host) => {
                                 tracing::info!(instance = %i.id, ip = %i.private_ip, "hypervisor: booted");
                                 booted.insert(i.id.clone(), host.vmid);
+                                save_booted(&base, &booted);
                             }
                             Err(e) => tracing::error!("hypervisor: cannot boot {}: {e}", i.id),
                         }
@@ -171,15 +172,28 @@ fn watch(client: Ec2Client, hosts: NetnsCloud, stop: &AtomicBool) {
                         let _ = hosts.kill_instance(vmid);
                         tracing::info!(instance = %i.id, "hypervisor: killed");
                         booted.remove(&i.id);
+                        save_booted(&base, &booted);
                     }
                     _ => {}
                 }
             }
-            if let Ok(bytes) = serde_json::to_vec(&booted) {
-                let _ = std::fs::write(base.join(INSTANCES), bytes);
-            }
         }
         std::thread::sleep(WATCH_INTERVAL);
+    }
+}
+
+/// Records which host each instance booted as, as soon as it changes: written beside and
+/// renamed into place, so [`Hypervisor::hosts`] never reads a half-written file and sees a
+/// host as soon as its node can answer.
+fn save_booted(base: &Path, booted: &BTreeMap<String, String>) {
+    let Ok(bytes) = serde_json::to_vec(booted) else {
+        return;
+    };
+    let path = base.join(INSTANCES);
+    let partial = path.with_extension("partial");
+    if let Err(e) = std::fs::write(&partial, bytes).and_then(|()| std::fs::rename(&partial, &path))
+    {
+        tracing::error!("hypervisor: cannot record the booted hosts: {e}");
     }
 }
 
