@@ -1,15 +1,15 @@
-//! The least an HTTP host can do around a fresh component instance per request: hyper 1 and
-//! tokio as in the bench's native server, and for every request a new wasmtime store and
+//! The least an HTTP host can do around a fresh component instance per request: paasm's own
+//! HTTP layer (`rpc::serve_http`, with serving threads as `paasm agent` has them), and for
+//! every request a new wasmtime store and
 //! instance of the component, one call of its `get-helloworld`, the store dropped, the returned
 //! string put in a JSON-RPC 2.0 reply. No dispatch, no parameter conversion, no platform
 //! imports, no state: the component must import nothing (the bench serves `bench-empty`).
 //!
 //! The engine is paasm's own (`Runtime::new`: the same pooling allocator settings, epoch
 //! interruption and async support), so the difference between this server and `paasm agent`
-//! serving the same component is what paasm's own request path costs. `cargo xtask bench` runs
+//! serving the same component is what paasm's dispatch, conversions and platform cost. `cargo xtask bench` runs
 //! it; by hand: `bare_host COMPONENT.wasm`, which prints `bare-host listening on http://ADDR`.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -18,11 +18,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use paasm::engine::{Runtime, RuntimeOptions, exported_funcs};
+use paasm::rpc::{HttpResponse, Threads};
 use serde_json::{Value, json};
 use wasmtime::Store;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker, Val};
@@ -64,10 +62,10 @@ fn main() -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?
-        .block_on(accept_loop(host))
+        .block_on(serve(host))
 }
 
-async fn accept_loop(host: Arc<Host>) -> Result<()> {
+async fn serve(host: Arc<Host>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("cannot bind 127.0.0.1:0")?;
@@ -79,33 +77,22 @@ async fn accept_loop(host: Arc<Host>) -> Result<()> {
         writeln!(stdout, "{READY_PREFIX}http://{addr}").context("cannot write to stdout")?;
         stdout.flush().context("cannot flush stdout")?;
     }
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(err) => {
-                eprintln!("bare-host: accept failed: {err}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let host = host.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| handle(host.clone(), request));
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    let shutdown = std::future::pending();
+    paasm::rpc::serve_http(
+        listener,
+        None,
+        Threads::per_cpu(),
+        shutdown,
+        move |req, _| handle(host.clone(), req),
+    )
+    .await;
+    Ok(())
 }
 
-async fn handle(
-    host: Arc<Host>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(host: Arc<Host>, request: Request<Incoming>) -> HttpResponse {
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
-        Err(_) => return Ok(reply(StatusCode::BAD_REQUEST, Bytes::new())),
+        Err(_) => return reply(StatusCode::BAD_REQUEST, Bytes::new()),
     };
     let id = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -120,7 +107,7 @@ async fn handle(
         }),
     };
     let bytes = serde_json::to_vec(&answer).expect("a json value always serializes");
-    Ok(reply(StatusCode::OK, Bytes::from(bytes)))
+    reply(StatusCode::OK, Bytes::from(bytes))
 }
 
 /// One fresh store and instance, one call, the store dropped: the string the guest returned.
@@ -149,7 +136,7 @@ async fn call(host: &Host) -> Result<String> {
     }
 }
 
-fn reply(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+fn reply(status: StatusCode, body: Bytes) -> HttpResponse {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response

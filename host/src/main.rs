@@ -18,8 +18,8 @@ use paasm::engine::{
 };
 use paasm::iaas::context::{ConfigTree, Role, substitute_dollar, substitute_percent};
 use paasm::platform::{PlatformHost, StateStore};
-use paasm::rpc::Dispatcher;
 use paasm::rpc::tls::TlsFiles;
+use paasm::rpc::{Dispatcher, Threads};
 use paasm::service::agent::{self, AgentOptions};
 use paasm::service::manager::{self, ConfigSource, ManagerOptions};
 use paasm::service::package::ServicePackage;
@@ -60,6 +60,10 @@ enum Command {
         /// Require client certificates signed by this CA (PEM): mutual TLS.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_client_ca: Option<PathBuf>,
+        /// Threads that serve connections, each the connections handed to it, start to end
+        /// [default: one per CPU].
+        #[arg(long, value_name = "N")]
+        threads: Option<std::num::NonZeroUsize>,
     },
     /// Serve a service's manager: its lifecycle, nodes and component (the seed's cpsmanager).
     #[command(group(clap::ArgGroup::new("source").required(true).args(["config", "service"])))]
@@ -529,6 +533,7 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
             tls_client_ca,
+            threads,
         } => {
             // Configuration problems are reported as the seed did: every message, exit 1.
             let agent_config = match agent::load_config(&config) {
@@ -545,6 +550,7 @@ fn main() -> ExitCode {
                 listen,
                 cache_dir: cache_dir.or_else(default_cache_dir),
                 tls: tls_files(tls_cert, tls_key, tls_client_ca),
+                threads: threads.map_or_else(Threads::per_cpu, Threads::Dedicated),
             };
             exit(runtime().and_then(|rt| rt.block_on(agent::run(agent_config, options))))
         }

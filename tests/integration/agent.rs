@@ -1,7 +1,9 @@
 //! The agent process itself: configuration checks with the seed's messages and exit status,
-//! refusing what is not a component, concurrency, and a clean stop.
+//! refusing what is not a component, concurrency over its serving threads, and a clean stop
+//! that still answers the requests in flight.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -99,6 +101,101 @@ async fn two_hundred_concurrent_calls_are_all_answered() {
         seen.insert(i);
     }
     assert_eq!(seen.len(), 200);
+}
+
+/// The CPU ticks (user and system) of each of `pid`'s serving threads, by thread name.
+fn serving_thread_ticks(pid: u32) -> BTreeMap<String, u64> {
+    let mut ticks = BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc tasks") {
+        let task = task.expect("task entry").path();
+        let Ok(name) = std::fs::read_to_string(task.join("comm")) else {
+            continue;
+        };
+        let name = name.trim().to_string();
+        if !name.starts_with("paasm-serve-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).expect("read task stat");
+        // The fields after the parenthesised name: state is the 3rd, utime and stime the
+        // 14th and 15th.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("stat has a name")
+            .1
+            .split_whitespace()
+            .collect();
+        let used = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        ticks.insert(name, used);
+    }
+    ticks
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_are_spread_over_the_serving_threads() {
+    let mut setup = AgentSetup::new("");
+    setup.extra_args = vec!["--threads".into(), "3".into()];
+    let agent = setup.start(&component("test-types"));
+    let addr = agent.addr;
+    let mut tasks = Vec::new();
+    for c in 0..48i64 {
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Connection::open(addr).await;
+            for i in 0..250i64 {
+                let reply = conn.call("add", json!({"a": c, "b": i})).await;
+                assert_eq!(reply["result"].as_i64(), Some(c + i), "{reply}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let ticks = serving_thread_ticks(agent.pid());
+    let names: Vec<&str> = ticks.keys().map(String::as_str).collect();
+    assert_eq!(names, ["paasm-serve-0", "paasm-serve-1", "paasm-serve-2"]);
+    // Connections go to the thread with the fewest, so each served a third of the calls.
+    assert!(
+        ticks.values().all(|&t| t > 0),
+        "idle serving thread: {ticks:?}"
+    );
+    let (status, stderr) = agent.stop();
+    assert!(status.success(), "{status:?}: {stderr}");
+}
+
+#[test]
+fn a_thread_count_of_zero_is_refused() {
+    for bad in ["0", "many"] {
+        let mut setup = AgentSetup::new("");
+        setup.extra_args = vec!["--threads".into(), bad.into()];
+        let output = setup.run_to_exit(&component("helloworld-agent"));
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("invalid value '{bad}' for '--threads <N>'")),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_in_flight_at_sigterm_gets_its_reply() {
+    let agent =
+        AgentSetup::new("[wasm]\nCALL_TIMEOUT_MS = 1500\n").start(&component("test-faults"));
+    let addr = agent.addr;
+    let spinning = tokio::spawn(async move {
+        let mut conn = Connection::open(addr).await;
+        conn.post(&json!({"jsonrpc": "2.0", "method": "spin", "params": {}, "id": 7}))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, stderr) = tokio::task::spawn_blocking(move || agent.stop())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    let (code, reply) = spinning.await.unwrap();
+    assert_eq!(code, 200, "{reply}");
+    assert_eq!(reply["id"], 7, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("deadline"), "{reply}");
 }
 
 #[test]

@@ -219,6 +219,11 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the agent with SIGTERM and returns its exit status and stderr.
     pub fn stop(mut self) -> (ExitStatus, String) {
         let pid = self.child.id().to_string();

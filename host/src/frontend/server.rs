@@ -50,10 +50,17 @@ pub async fn run(options: FrontendOptions) -> Result<()> {
         writeln!(stdout, "paasm frontend listening on http://{local}")?;
         stdout.flush()?;
     }
-    crate::rpc::serve_http(listener, None, shutdown, move |req, _peer| {
-        let fe = frontend.clone();
-        async move { route(&fe, req).await }
-    })
+    // Shared: the frontend's clouds are synchronous drivers that block in place.
+    crate::rpc::serve_http(
+        listener,
+        None,
+        crate::rpc::Threads::Shared,
+        shutdown,
+        move |req, _peer| {
+            let fe = frontend.clone();
+            async move { route(&fe, req).await }
+        },
+    )
     .await;
     tracing::info!("frontend stopped; its managers keep running");
     Ok(())

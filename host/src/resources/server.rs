@@ -340,6 +340,14 @@ pub async fn run(options: ResourcesOptions) -> Result<()> {
         writeln!(stdout, "paasm resources listening on http://{local}")?;
         stdout.flush()?;
     }
-    crate::rpc::serve(listener, dispatcher, None, shutdown).await;
+    // Shared: a control-plane server, off the path of a service's own clients.
+    crate::rpc::serve(
+        listener,
+        dispatcher,
+        None,
+        crate::rpc::Threads::Shared,
+        shutdown,
+    )
+    .await;
     Ok(())
 }

@@ -33,7 +33,7 @@ use wasmtime::component::Val;
 use wasmtime::component::types::Type;
 
 pub use methods::{Method, MethodError, MethodTable};
-pub use server::{HttpResponse, listen_addr, serve, serve_http};
+pub use server::{HttpResponse, Threads, listen_addr, serve, serve_http};
 pub use values::ParamError;
 
 use crate::engine::{Guest, GuestError};

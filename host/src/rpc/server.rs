@@ -6,11 +6,16 @@
 //! form-data` is an UPLOAD. A JSON body with `"jsonrpc": "2.0"` (or a JSON array, a batch) is
 //! JSON-RPC 2.0 on a kept-alive connection; everything else is the ConPaaS dialect, answered
 //! with `Connection: close` because the original clients read to end of stream.
+//!
+//! Connections are served on the caller's runtime or, for the agent, on serving threads of the
+//! server's own (see [`Threads`]).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,8 +26,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use serde_json::Value;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::TlsAcceptor;
 
 use super::{CodeFile, Dispatcher, conpaas, jsonrpc2};
 
@@ -80,15 +88,38 @@ pub async fn listen_addr(listen: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("listen address {listen:?} resolves to nothing"))
 }
 
-/// Serves `dispatcher` on `listener` (over TLS when `tls` is given) until `shutdown`
-/// completes, then lets in-flight requests finish for a few seconds.
+/// Where a server's connections are served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Threads {
+    /// On the runtime that called [`serve_http`], beside everything else it runs. The only
+    /// choice for a handler that blocks in place (`tokio::task::block_in_place`), which a
+    /// single-threaded runtime cannot do.
+    #[default]
+    Shared,
+    /// On this many threads of the server's own, each a single-threaded runtime that serves
+    /// every request of the connections handed to it. The main runtime only accepts; a
+    /// request then never wakes another thread, which under load is most of what a
+    /// work-stealing runtime spends beside the handler.
+    Dedicated(NonZeroUsize),
+}
+
+impl Threads {
+    /// Serving threads of the server's own, one per CPU this process may use.
+    pub fn per_cpu() -> Self {
+        Threads::Dedicated(std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
+    }
+}
+
+/// Serves `dispatcher` on `listener` (over TLS when `tls` is given, on `threads`) until
+/// `shutdown` completes, then lets in-flight requests finish for a few seconds.
 pub async fn serve(
     listener: TcpListener,
     dispatcher: Arc<Dispatcher>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    threads: Threads,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve_http(listener, tls, shutdown, move |req, peer| {
+    serve_http(listener, tls, threads, shutdown, move |req, peer| {
         let dispatcher = dispatcher.clone();
         async move { handle(&dispatcher, req, peer).await }
     })
@@ -96,52 +127,75 @@ pub async fn serve(
 }
 
 /// The HTTP/1.1 server under every paasm server: accepts on `listener` (over TLS when `tls`
-/// is given), answers each request with `handler`, until `shutdown` completes; then lets
-/// in-flight requests finish for a few seconds.
+/// is given), answers each request with `handler` on `threads`, until `shutdown` completes;
+/// then lets in-flight requests finish for a few seconds.
 pub async fn serve_http<H, F>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    threads: Threads,
     shutdown: impl Future<Output = ()>,
     handler: H,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
 {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let acceptor = tls.map(TlsAcceptor::from);
+    if let Threads::Dedicated(count) = threads {
+        match ServingThreads::start(count, acceptor.clone(), handler.clone()) {
+            Ok(pool) => {
+                accept_loop(listener, shutdown, |stream, peer| pool.hand(stream, peer)).await;
+                pool.stop().await;
+                return;
+            }
+            Err(e) => tracing::warn!(
+                "cannot start {count} serving threads: {e}; serving on the main runtime instead"
+            ),
+        }
+    }
+    let graceful = GracefulShutdown::new();
+    accept_loop(listener, shutdown, |stream, peer| {
+        spawn_connection(
+            stream,
+            peer,
+            acceptor.clone(),
+            handler.clone(),
+            graceful.watcher(),
+            (),
+        );
+    })
+    .await;
+    drain(graceful).await;
+}
+
+/// Accepts connections on `listener` and passes each to `dispatch` until `shutdown`
+/// completes; then closes the listener, so no connection waits in its backlog unserved.
+async fn accept_loop(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    mut dispatch: impl FnMut(TcpStream, SocketAddr),
+) {
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                match &acceptor {
-                    None => spawn_connection(stream, peer, handler.clone(), graceful.watcher()),
-                    Some(acceptor) => {
-                        let accept = acceptor.accept(stream);
-                        let (handler, watcher) = (handler.clone(), graceful.watcher());
-                        tokio::spawn(async move {
-                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, accept).await {
-                                Ok(Ok(stream)) => spawn_connection(stream, peer, handler, watcher),
-                                Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
-                                Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                            }
-                        });
-                    }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    dispatch(stream, peer);
                 }
-            }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
             () = &mut shutdown => break,
         }
     }
-    drop(listener);
+}
+
+/// Lets the connections `graceful` watches finish their requests, for [`SHUTDOWN_GRACE`]
+/// at most.
+async fn drain(graceful: GracefulShutdown) {
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(SHUTDOWN_GRACE) => {
@@ -150,14 +204,146 @@ pub async fn serve_http<H, F>(
     }
 }
 
-/// Serves HTTP/1.1 on one accepted connection. When a reply asks to close the connection,
-/// hyper shuts the stream down, which for TLS sends `close_notify` first.
-fn spawn_connection<I, H, F>(
-    io: I,
+/// A connection handed to a serving thread, with the guard that counts it there.
+type Handed = (std::net::TcpStream, SocketAddr, Held);
+
+/// Counts one live connection on a serving thread until dropped.
+struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The threads of [`Threads::Dedicated`]: each runs a single-threaded runtime and serves,
+/// start to end, the connections handed to it; a new connection goes to the thread with the
+/// fewest live ones.
+struct ServingThreads {
+    threads: Vec<ServingThread>,
+}
+
+struct ServingThread {
+    connections: mpsc::UnboundedSender<Handed>,
+    live: Arc<AtomicUsize>,
+    stopped: oneshot::Receiver<()>,
+}
+
+impl ServingThreads {
+    fn start<H, F>(
+        count: NonZeroUsize,
+        acceptor: Option<TlsAcceptor>,
+        handler: H,
+    ) -> std::io::Result<Self>
+    where
+        H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = HttpResponse> + Send + 'static,
+    {
+        let mut threads = Vec::with_capacity(count.get());
+        for index in 0..count.get() {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (connections, mut handed) = mpsc::unbounded_channel::<Handed>();
+            let (stop, stopped) = oneshot::channel();
+            let (acceptor, handler) = (acceptor.clone(), handler.clone());
+            std::thread::Builder::new()
+                .name(format!("paasm-serve-{index}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let graceful = GracefulShutdown::new();
+                        while let Some((stream, peer, held)) = handed.recv().await {
+                            match TcpStream::from_std(stream) {
+                                Ok(stream) => spawn_connection(
+                                    stream,
+                                    peer,
+                                    acceptor.clone(),
+                                    handler.clone(),
+                                    graceful.watcher(),
+                                    held,
+                                ),
+                                Err(e) => tracing::warn!(%peer, "cannot serve connection: {e}"),
+                            }
+                        }
+                        drain(graceful).await;
+                    });
+                    let _ = stop.send(());
+                })?;
+            threads.push(ServingThread {
+                connections,
+                live: Arc::new(AtomicUsize::new(0)),
+                stopped,
+            });
+        }
+        Ok(ServingThreads { threads })
+    }
+
+    /// Hands `stream` to the thread serving the fewest connections.
+    fn hand(&self, stream: TcpStream, peer: SocketAddr) {
+        let Some(thread) = self
+            .threads
+            .iter()
+            .min_by_key(|t| t.live.load(Ordering::Relaxed))
+        else {
+            return;
+        };
+        // Leaves the main runtime's reactor: the serving thread registers it with its own.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(%peer, "cannot hand connection to a serving thread: {e}");
+                return;
+            }
+        };
+        thread.live.fetch_add(1, Ordering::Relaxed);
+        let held = Held(thread.live.clone());
+        if thread.connections.send((stream, peer, held)).is_err() {
+            tracing::warn!(%peer, "serving thread has stopped; connection dropped");
+        }
+    }
+
+    /// Closes every thread's queue and waits while each lets its requests finish.
+    async fn stop(self) {
+        let mut stopped = Vec::with_capacity(self.threads.len());
+        for thread in self.threads {
+            drop(thread.connections);
+            stopped.push(thread.stopped);
+        }
+        for thread in stopped {
+            let _ = thread.await;
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on one accepted connection (after the TLS handshake when `acceptor` is
+/// given), holding `held` until the connection ends. When a reply asks to close the
+/// connection, hyper shuts the stream down, which for TLS sends `close_notify` first.
+fn spawn_connection<H, F>(
+    stream: TcpStream,
     peer: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
     handler: H,
-    watcher: hyper_util::server::graceful::Watcher,
+    watcher: Watcher,
+    held: impl Send + 'static,
 ) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = HttpResponse> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let _held = held;
+        let Some(acceptor) = acceptor else {
+            return serve_connection(stream, peer, handler, watcher).await;
+        };
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => serve_connection(stream, peer, handler, watcher).await,
+            Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
+            Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+        }
+    });
+}
+
+async fn serve_connection<I, H, F>(io: I, peer: SocketAddr, handler: H, watcher: Watcher)
+where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = HttpResponse> + Send + 'static,
@@ -169,12 +355,9 @@ fn spawn_connection<I, H, F>(
     let conn = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), service);
-    let conn = watcher.watch(conn);
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(%peer, "connection ended with an error: {e}");
-        }
-    });
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, "connection ended with an error: {e}");
+    }
 }
 
 async fn handle(dispatcher: &Dispatcher, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {

@@ -42,6 +42,8 @@ pub struct AgentOptions {
     pub cache_dir: Option<PathBuf>,
     /// Serve HTTPS with these files instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Where connections are served: the agent's own threads (one per CPU by default).
+    pub threads: crate::rpc::Threads,
 }
 
 /// An agent configuration that passed the seed's checks.
@@ -162,13 +164,14 @@ pub async fn run(config: AgentConfig, options: AgentOptions) -> Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(%local, scheme, "agent listening");
+    tracing::info!(%local, scheme, threads = ?options.threads, "agent listening");
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "paasm agent listening on {scheme}://{local}")?;
         stdout.flush()?;
     }
-    crate::rpc::serve(listener, agent.dispatcher.clone(), tls, shutdown).await;
+    let dispatcher = agent.dispatcher.clone();
+    crate::rpc::serve(listener, dispatcher, tls, options.threads, shutdown).await;
     tracing::info!("agent stopping");
     if let Err(e) = run_hook(&agent.guest, "on-shutdown").await {
         tracing::warn!("{e:#}");

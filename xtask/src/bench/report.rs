@@ -184,14 +184,17 @@ pub fn markdown(
            that parses the body with serde_json and answers `get_helloworld` directly; `paasm agent`\n  \
            is the release `paasm agent` serving the `helloworld-agent` component with\n  \
            `[wasm] INSTANCES = fresh` (a new instance per call) and then `reuse` (warm instances),\n  \
-           each after a ConPaaS `startup` call and one checked `get_helloworld` reply. `empty\n  \
+           each after a ConPaaS `startup` call and one checked `get_helloworld` reply; it serves\n  \
+           on one serving thread per CPU (its default `--threads`). The native server stays on\n  \
+           one multi-thread runtime: the same serving threads gave it under 5% more requests per\n  \
+           second by hand (wrk, this machine), against 30% more for a server that runs wasm. `empty\n  \
            component` is `guests/bench-empty` served the same way: `#![no_std]`, no imports (not\n  \
            even `paasm:platform`), one core module, a constant reply; its rows are the floor\n  \
            any component reaches through `paasm agent` on this machine, and the difference to\n  \
            them is what the helloworld agent itself costs (Rust's standard library with its\n  \
            WASI imports and two more core modules, its three platform calls). `bare wasmtime\n  \
-           host` (`host/examples/bare_host.rs`) is hyper 1 + tokio as in the native server with\n  \
-           paasm's own wasmtime engine (the same pooling allocator, epoch interruption, async\n  \
+           host` (`host/examples/bare_host.rs`) is paasm's own HTTP layer (`rpc::serve_http`,\n  \
+           with the agent's serving threads) and paasm's own wasmtime engine (the same pooling allocator, epoch interruption, async\n  \
            calls) and nothing else: for every request a new store and instance of the empty\n  \
            component, one call, the store dropped, the string it returned put in the reply. It is\n  \
            the floor of a fresh instance per call for any host on this machine; the difference\n  \

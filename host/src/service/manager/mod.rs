@@ -689,7 +689,9 @@ pub async fn run(prepared: Prepared, options: ManagerOptions) -> Result<()> {
         writeln!(stdout, "paasm manager listening on {scheme}://{local}")?;
         stdout.flush()?;
     }
-    crate::rpc::serve(listener, loaded.dispatcher.clone(), tls, shutdown).await;
+    // Shared: the IaaS drivers the manager's methods call block in place.
+    let threads = crate::rpc::Threads::Shared;
+    crate::rpc::serve(listener, loaded.dispatcher.clone(), tls, threads, shutdown).await;
     tracing::info!("manager stopping; its nodes keep running");
     Ok(())
 }
