@@ -84,6 +84,10 @@ pub struct BenchArgs {
     /// Warmup seconds per target, before the measured window
     #[arg(long, default_value_t = 2)]
     pub warmup: u64,
+    /// Rounds over all the servers, each measured once per round; a figure is the median of
+    /// its rounds, so a neighbour's burst on a shared machine moves one round, not the result
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: u64,
     /// Concurrent keep-alive connections of the closed-loop load generator
     #[arg(
         long,

@@ -30,7 +30,7 @@ use crate::cargo::{self, ensure_file, streamed};
 use crate::guests;
 use crate::paths::Paths;
 use crate::process::{self, Announcing, KillOnDrop};
-use report::{Row, Setup};
+use report::{Sample, Setup};
 
 /// The component file (beside the helloworld agent's) with no imports and no standard library:
 /// its rows are the floor of a call through `paasm agent` on the machine measured.
@@ -91,6 +91,7 @@ pub fn run(paths: &Paths, args: &BenchArgs) -> Result<i32> {
     cmd.arg("bench-internal")
         .args(["--duration", &args.duration.to_string()])
         .args(["--warmup", &args.warmup.to_string()])
+        .args(["--rounds", &args.rounds.to_string()])
         .args(["--connections", &args.connections.to_string()])
         .arg("--work-dir")
         .arg(paths.target.join("bench"));
@@ -129,6 +130,7 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
         bench.connections,
         Duration::from_secs(bench.warmup),
         Duration::from_secs(bench.duration),
+        bench.rounds,
     );
     fs::create_dir_all(&args.work_dir)
         .with_context(|| format!("cannot create {}", args.work_dir.display()))?;
@@ -137,22 +139,18 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
         .build()
         .context("cannot start the load generator's tokio runtime")?;
 
-    let mut rows = Vec::new();
     let exe = std::env::current_exe().context("cannot find the running xtask binary")?;
-    let mut native = Command::new(exe);
-    native.arg("native-server");
-    rows.push(
-        measure(
-            &runtime,
-            &setup,
-            "native hyper",
-            &mut native,
-            native::READY_PREFIX,
-            false,
-        )
-        .context("native baseline")?,
-    );
-
+    let mut targets = vec![Target {
+        name: "native hyper".into(),
+        ready: native::READY_PREFIX,
+        startup: false,
+        log: None,
+        command: Box::new(move || {
+            let mut native = Command::new(&exe);
+            native.arg("native-server");
+            Ok(native)
+        }),
+    }];
     if !bench.native_only {
         let paasm = args
             .paasm
@@ -166,50 +164,84 @@ pub fn run_internal(args: &InternalArgs) -> Result<()> {
         ensure_file(paasm)?;
         ensure_file(component)?;
         ensure_file(&empty)?;
-        // The floor of a fresh instance per call for any host on this machine: hyper and
-        // paasm's engine around the empty component, nothing else (host/examples/bare_host.rs).
-        let mut bare = Command::new(example(paasm, "bare_host")?);
-        bare.arg(&empty);
-        rows.push(
-            measure(
-                &runtime,
-                &setup,
-                "bare wasmtime host, empty component, instances = fresh",
-                &mut bare,
-                BARE_HOST_READY,
-                false,
-            )
-            .context("bare wasmtime host")?,
-        );
-        let targets = [
-            ("paasm agent", component, Instances::Fresh),
-            ("paasm agent", component, Instances::Reuse),
-            ("empty component", empty.as_path(), Instances::Fresh),
-            ("empty component", empty.as_path(), Instances::Reuse),
+        // The floor of a fresh instance per call for any host on this machine: paasm's HTTP
+        // layer and engine around the empty component, nothing else (host/examples/bare_host.rs).
+        let bare_host = example(paasm, "bare_host")?;
+        let bare_component = empty.clone();
+        targets.push(Target {
+            name: "bare wasmtime host, empty component, instances = fresh".into(),
+            ready: BARE_HOST_READY,
+            startup: false,
+            log: None,
+            command: Box::new(move || {
+                let mut bare = Command::new(&bare_host);
+                bare.arg(&bare_component);
+                Ok(bare)
+            }),
+        });
+        let agents = [
+            ("paasm agent", component.to_path_buf(), Instances::Fresh),
+            ("paasm agent", component.to_path_buf(), Instances::Reuse),
+            ("empty component", empty.clone(), Instances::Fresh),
+            ("empty component", empty, Instances::Reuse),
         ];
-        for (i, (label, component, instances)) in targets.into_iter().enumerate() {
+        for (i, (label, component, instances)) in agents.into_iter().enumerate() {
             let dir = args.work_dir.join(format!("{i}-{instances}"));
             let _ = fs::remove_dir_all(&dir);
             let config = agent::write_config(&dir, instances)?;
             let stderr_path = dir.join("paasm.stderr.log");
-            let stderr = fs::File::create(&stderr_path)
-                .with_context(|| format!("cannot create {}", stderr_path.display()))?;
-            let listen: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
-            let mut cmd = agent::command(paasm, &config, component, listen);
-            cmd.stderr(Stdio::from(stderr));
-            let target = format!("{label}, instances = {instances}");
-            let row = measure(
-                &runtime,
-                &setup,
-                &target,
-                &mut cmd,
-                agent::READY_PREFIX,
-                true,
-            )
-            .with_context(|| format!("{target} (its stderr is in {})", stderr_path.display()))?;
-            rows.push(row);
+            let paasm = paasm.to_path_buf();
+            targets.push(Target {
+                name: format!("{label}, instances = {instances}"),
+                ready: agent::READY_PREFIX,
+                startup: true,
+                log: Some(stderr_path.clone()),
+                command: Box::new(move || {
+                    // Every round's agent appends to the same log.
+                    let stderr = fs::File::options()
+                        .create(true)
+                        .append(true)
+                        .open(&stderr_path)
+                        .with_context(|| format!("cannot open {}", stderr_path.display()))?;
+                    let listen: SocketAddr = "127.0.0.1:0".parse().expect("a valid address");
+                    let mut cmd = agent::command(&paasm, &config, &component, listen);
+                    cmd.stderr(Stdio::from(stderr));
+                    Ok(cmd)
+                }),
+            });
         }
     }
+    let mut samples: Vec<Vec<Sample>> = targets.iter().map(|_| Vec::new()).collect();
+    for round in 1..=bench.rounds {
+        eprintln!("==> round {round} of {}", bench.rounds);
+        for (target, samples) in targets.iter().zip(&mut samples) {
+            let mut cmd = (target.command)()?;
+            let sample = measure(
+                &runtime,
+                &setup,
+                &target.name,
+                &mut cmd,
+                target.ready,
+                target.startup,
+            )
+            .with_context(|| match &target.log {
+                Some(log) => format!(
+                    "{} (round {round}; its stderr is in {})",
+                    target.name,
+                    log.display()
+                ),
+                None => format!("{} (round {round})", target.name),
+            })?;
+            samples.push(sample);
+        }
+    }
+    let rows = report::summarize(
+        targets
+            .iter()
+            .map(|t| t.name.clone())
+            .zip(samples)
+            .collect(),
+    );
 
     let call_costs = match (&args.paasm, &args.component) {
         (Some(paasm), Some(component)) if !bench.native_only => {
@@ -352,6 +384,18 @@ fn example(paasm: &std::path::Path, name: &str) -> Result<PathBuf> {
     Ok(exe)
 }
 
+/// One server the load generator drives, started anew for every round.
+struct Target {
+    name: String,
+    /// What it prints, followed by `http://ADDR`, once it listens.
+    ready: &'static str,
+    /// Whether it needs the ConPaaS `startup` call first (the agents).
+    startup: bool,
+    /// Where its stderr goes, when not to the bench's own.
+    log: Option<PathBuf>,
+    command: Box<dyn Fn() -> Result<Command>>,
+}
+
 /// Starts one server, prepares it, drives it and stops it.
 fn measure(
     runtime: &tokio::runtime::Runtime,
@@ -360,7 +404,7 @@ fn measure(
     cmd: &mut Command,
     ready_prefix: &str,
     conpaas_startup: bool,
-) -> Result<Row> {
+) -> Result<Sample> {
     eprintln!("==> {target}");
     let announcing = Announcing::spawn(cmd, ready_prefix, false)?;
     let pid = announcing.id();
@@ -401,8 +445,7 @@ fn measure(
         bail!("no request succeeded ({} errors)", outcome.errors);
     }
     let quantile = |q: f64| Duration::from_micros(outcome.latency_us.value_at_quantile(q));
-    let row = Row {
-        target: target.to_string(),
+    let row = Sample {
         ok: outcome.ok,
         errors: outcome.errors,
         req_per_s: outcome.ok as f64 / outcome.window.as_secs_f64(),
@@ -426,6 +469,9 @@ fn command_line(args: &BenchArgs) -> String {
         "cargo xtask bench --duration {} --connections {}",
         args.duration, args.connections
     );
+    if args.rounds != 3 {
+        line.push_str(&format!(" --rounds {}", args.rounds));
+    }
     if args.warmup != 2 {
         line.push_str(&format!(" --warmup {}", args.warmup));
     }

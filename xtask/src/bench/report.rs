@@ -6,9 +6,8 @@ use std::fmt::Write as _;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// One measured target.
-pub struct Row {
-    pub target: String,
+/// One target measured once, in one round.
+pub struct Sample {
     pub ok: u64,
     pub errors: u64,
     pub req_per_s: f64,
@@ -16,6 +15,63 @@ pub struct Row {
     pub p99: Duration,
     /// Server CPU time per successful request.
     pub cpu_per_req: Duration,
+}
+
+/// One target over every round: each figure the median of its rounds.
+pub struct Row {
+    pub target: String,
+    /// Errors of all rounds together.
+    pub errors: u64,
+    pub req_per_s: f64,
+    /// Each round's req/s, in the order measured.
+    pub rounds: Vec<f64>,
+    /// The median over rounds of req/s relative to the first target's in the same round.
+    pub ratio: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub cpu_per_req: Duration,
+}
+
+/// The rows of `targets`, each `(name, one sample per round)`, the first being the baseline
+/// every ratio is taken against, round by round.
+pub fn summarize(targets: Vec<(String, Vec<Sample>)>) -> Vec<Row> {
+    let baseline: Vec<f64> = targets
+        .first()
+        .map(|(_, samples)| samples.iter().map(|s| s.req_per_s).collect())
+        .unwrap_or_default();
+    targets
+        .into_iter()
+        .map(|(target, samples)| {
+            let ratios = samples
+                .iter()
+                .zip(&baseline)
+                .map(|(s, &base)| if base > 0.0 { s.req_per_s / base } else { 0.0 });
+            let micros = |f: fn(&Sample) -> Duration| {
+                Duration::from_secs_f64(median(samples.iter().map(|s| f(s).as_secs_f64())))
+            };
+            Row {
+                errors: samples.iter().map(|s| s.errors).sum(),
+                req_per_s: median(samples.iter().map(|s| s.req_per_s)),
+                rounds: samples.iter().map(|s| s.req_per_s).collect(),
+                ratio: median(ratios),
+                p50: micros(|s| s.p50),
+                p99: micros(|s| s.p99),
+                cpu_per_req: micros(|s| s.cpu_per_req),
+                target,
+            }
+        })
+        .collect()
+}
+
+/// The median of `values` (the mean of the middle two for an even count; 0 for none).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// Where and how the numbers were measured.
@@ -33,6 +89,8 @@ pub struct Setup {
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
+    /// Rounds over the servers.
+    pub rounds: u64,
 }
 
 impl Setup {
@@ -42,6 +100,7 @@ impl Setup {
         connections: usize,
         warmup: Duration,
         duration: Duration,
+        rounds: u64,
     ) -> Self {
         Self {
             date: utc_now(),
@@ -59,6 +118,7 @@ impl Setup {
             connections,
             warmup,
             duration,
+            rounds,
         }
     }
 }
@@ -70,27 +130,30 @@ fn load_average() -> Option<String> {
     (fields.len() == 3).then(|| fields.join(", "))
 }
 
-/// The results table in Markdown; ratios are req/s relative to the first row (the baseline).
+/// The results table in Markdown; ratios are req/s relative to the first row (the baseline),
+/// round by round.
 pub fn table(rows: &[Row]) -> String {
-    let baseline = rows.first().map(|row| row.req_per_s).unwrap_or(0.0);
     let mut out = String::new();
-    out.push_str("| target | req/s | p50 | p99 | CPU us/req | ratio to native | errors |\n");
-    out.push_str("|---|--:|--:|--:|--:|--:|--:|\n");
+    out.push_str(
+        "| target | req/s | each round | p50 | p99 | CPU us/req | ratio to native | errors |\n",
+    );
+    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|\n");
     for row in rows {
-        let ratio = if baseline > 0.0 {
-            row.req_per_s / baseline
-        } else {
-            0.0
-        };
+        let rounds: Vec<String> = row
+            .rounds
+            .iter()
+            .map(|r| format!("{:.1}k", r / 1000.0))
+            .collect();
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {} | {:.1} | {:.2} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {:.1} | {:.2} | {} |",
             row.target,
             row.req_per_s,
+            rounds.join(" "),
             latency(row.p50),
             latency(row.p99),
             row.cpu_per_req.as_secs_f64() * 1e6,
-            ratio,
+            row.ratio,
             row.errors,
         );
     }
@@ -204,6 +267,10 @@ pub fn markdown(
            `POST /` with `{{\"jsonrpc\":\"2.0\",\"method\":\"get_helloworld\",\"id\":1}}` and waiting for\n  \
            the reply before sending the next; {warmup} s warmup, then {duration} s measured. The\n  \
            same generator and connection count serve every target.\n\
+         - Rounds: {rounds}, each starting every server above anew and measuring it once, in the\n  \
+           order of the table. A figure is the median of its rounds (`each round` lists them),\n  \
+           and a ratio the median of each round's ratio to that round's native figure, so a\n  \
+           burst of other work on the machine moves one round's figures, not the result.\n\
          - req/s counts successful replies (HTTP 200 with a `result`) completed in the measured\n  \
            window; p50 and p99 are their latencies (HdrHistogram, microsecond resolution).\n\
          - CPU us/req is the server process's user + system time (`/proc/<pid>/stat`, all\n  \
@@ -227,6 +294,7 @@ pub fn markdown(
         conns = setup.connections,
         warmup = setup.warmup.as_secs_f64(),
         duration = setup.duration.as_secs_f64(),
+        rounds = setup.rounds,
         nproc = setup.nproc,
     );
     out
@@ -382,7 +450,45 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use super::*;
+
+    fn sample(req_per_s: f64, cpu_us: u64) -> Sample {
+        Sample {
+            ok: 10,
+            errors: 1,
+            req_per_s,
+            p50: Duration::from_micros(500),
+            p99: Duration::from_micros(900),
+            cpu_per_req: Duration::from_micros(cpu_us),
+        }
+    }
+
+    #[test]
+    fn rows_are_medians_and_ratios_are_taken_round_by_round() {
+        let rows = summarize(vec![
+            (
+                "native".into(),
+                vec![sample(100e3, 10), sample(50e3, 12), sample(90e3, 11)],
+            ),
+            (
+                "guest".into(),
+                vec![sample(60e3, 20), sample(40e3, 30), sample(45e3, 25)],
+            ),
+        ]);
+        assert_eq!(rows[0].req_per_s, 90e3);
+        assert_eq!(rows[0].ratio, 1.0);
+        assert_eq!((rows[1].req_per_s, rows[1].rounds.len()), (45e3, 3));
+        // The rounds' ratios are 0.6, 0.8 and 0.5: the median of them, not 45k / 90k.
+        assert_eq!(rows[1].ratio, 0.6);
+        assert_eq!(rows[1].cpu_per_req, Duration::from_micros(25));
+        assert_eq!(rows[1].errors, 3);
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
+        assert!(
+            table(&rows).contains("| guest | 45000 | 60.0k 40.0k 45.0k |"),
+            "{}",
+            table(&rows)
+        );
+    }
 
     #[test]
     fn civil_dates() {
